@@ -1,0 +1,172 @@
+"""One settings object for every part of the product.
+
+Values come from, highest priority first: keyword arguments, `BACKINSTOCK_*` environment variables
+(nested keys with `__`, e.g. `BACKINSTOCK_EMAIL__API_URL`; lists as JSON, e.g. `BACKINSTOCK_SHOPS`), and a
+TOML file (`BACKINSTOCK_CONFIG`, else `./backinstock.toml` when it exists). Defaults put every file under
+`./data/`. Settings are read when used (`load_settings()`), never at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from contextvars import ContextVar
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from backinstock.clock import Clock, FileClock, SystemClock
+
+DEFAULT_API_VERSION = "2026-10"
+_config_file: ContextVar[Path | None] = ContextVar("backinstock_config_file", default=None)
+
+
+class ShopSettings(BaseModel):
+    """A Shopify shop the product serves: where its Admin API is and how to prove who we are."""
+
+    domain: str
+    api_version: str = DEFAULT_API_VERSION
+    access_token: SecretStr = SecretStr("")
+    webhook_secret: SecretStr = SecretStr("")
+    # Base URL of the Admin API; empty means https://{domain}. The simulator sets it to a loopback URL.
+    admin_api_url: str = ""
+
+    @field_validator("domain")
+    @classmethod
+    def _lowercase_domain(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not value or "/" in value:
+            raise ValueError("shop domain must look like name.myshopify.com")
+        return value
+
+    @property
+    def graphql_url(self) -> str:
+        base = (self.admin_api_url or f"https://{self.domain}").rstrip("/")
+        return f"{base}/admin/api/{self.api_version}/graphql.json"
+
+
+class EmailSettings(BaseModel):
+    """The email provider lane. Only SendGrid's v3 HTTP API shape exists so far."""
+
+    provider: Literal["sendgrid"] = "sendgrid"
+    api_url: str = "https://api.sendgrid.com"
+    api_key: SecretStr = SecretStr("")
+    from_email: str = "alerts@example.com"
+    from_name: str = "Back in Stock"
+    timeout_seconds: float = 10.0
+
+
+class DetectionSettings(BaseModel):
+    """Shop-wide defaults of the restock rules (per product/variant overrides come later)."""
+
+    threshold: int = Field(default=1, ge=1)
+    debounce_minutes: int = Field(default=5, ge=0)
+    cooldown_hours: int = Field(default=24, ge=0)
+
+
+class AttributionSettings(BaseModel):
+    """Last-touch windows, Klaviyo's defaults: 5 days after an email click or open."""
+
+    click_window_hours: int = Field(default=120, ge=0)
+    open_window_hours: int = Field(default=120, ge=0)
+
+
+class DispatchSettings(BaseModel):
+    batch_size: int = Field(default=500, ge=1)
+    max_attempts: int = Field(default=5, ge=1)
+    lease_seconds: int = Field(default=300, ge=1)
+    backoff_base_seconds: float = Field(default=30.0, ge=0)
+    backoff_cap_seconds: float = Field(default=3600.0, ge=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="BACKINSTOCK_", env_nested_delimiter="__", extra="ignore", frozen=False
+    )
+
+    data_dir: Path = Path("data")
+    store_url: str = ""  # operational store; empty means SQLite at data_dir/backinstock.db
+    warehouse_path: Path | None = None  # empty means data_dir/warehouse.duckdb
+    marts_dir: Path | None = None  # published marts (Parquet) for the web apps; data_dir/marts
+    secret_key: SecretStr = SecretStr("")  # empty: generated once into data_dir/secret_key
+    storefront_url: str = "http://127.0.0.1:8000"  # public base URL for links in messages
+    storefront_host: str = "127.0.0.1"
+    storefront_port: int = 8000
+    clock_file: Path | None = None  # when set, "now" is read from this file (simulated time)
+    shops: list[ShopSettings] = Field(default_factory=list)
+    email: EmailSettings = Field(default_factory=EmailSettings)
+    detection: DetectionSettings = Field(default_factory=DetectionSettings)
+    attribution: AttributionSettings = Field(default_factory=AttributionSettings)
+    dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: tuple[PydanticBaseSettingsSource, ...] = (init_settings, env_settings)
+        toml_file = _config_file.get() or _default_config_file()
+        if toml_file is not None:
+            sources += (TomlConfigSettingsSource(settings_cls, toml_file=toml_file),)
+        return sources
+
+    @property
+    def operational_store_url(self) -> str:
+        return self.store_url or f"sqlite:///{(self.data_dir / 'backinstock.db').resolve()}"
+
+    @property
+    def warehouse(self) -> Path:
+        return (self.warehouse_path or self.data_dir / "warehouse.duckdb").resolve()
+
+    @property
+    def marts(self) -> Path:
+        return (self.marts_dir or self.data_dir / "marts").resolve()
+
+    @cached_property
+    def signing_key(self) -> bytes:
+        """The key for signed links; generated once per data dir when not configured."""
+        if self.secret_key.get_secret_value():
+            return self.secret_key.get_secret_value().encode()
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(32))
+        return path.read_text().strip().encode()
+
+    def clock(self) -> Clock:
+        return FileClock(self.clock_file) if self.clock_file else SystemClock()
+
+    def shop(self, domain: str) -> ShopSettings | None:
+        domain = domain.strip().lower()
+        return next((shop for shop in self.shops if shop.domain == domain), None)
+
+
+def _default_config_file() -> Path | None:
+    named = os.environ.get("BACKINSTOCK_CONFIG")
+    if named:
+        return Path(named)
+    local = Path("backinstock.toml")
+    return local if local.exists() else None
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: object) -> Settings:
+    """Read settings now: `config_file` names the TOML file (else BACKINSTOCK_CONFIG or ./backinstock.toml)."""
+    token = _config_file.set(Path(config_file) if config_file else None)
+    try:
+        return Settings(**overrides)
+    finally:
+        _config_file.reset(token)

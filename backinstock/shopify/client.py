@@ -1,0 +1,240 @@
+"""A Shopify Admin GraphQL client on httpx that paces itself and survives throttling.
+
+- Versioned endpoint and `X-Shopify-Access-Token` header from the shop's settings.
+- Pacing: every response carries `extensions.cost.throttleStatus`; before a query whose cost we have seen,
+  wait until the leaky bucket holds enough points instead of being throttled first.
+- Retries with exponential backoff and full jitter on THROTTLED (HTTP 200 or 429), 429, 5xx, timeouts and
+  connection errors, honouring `Retry-After`. 401/403 and GraphQL errors in the query are not retried.
+- Cursor pagination over any connection by its path in the response.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from backinstock.settings import ShopSettings
+
+RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+
+
+class ShopifyError(RuntimeError):
+    """Shopify did not give us what we asked for."""
+
+
+class ShopifyAuthError(ShopifyError):
+    """401/403: the token is wrong or lacks a scope. Retrying cannot help."""
+
+
+class ShopifyQueryError(ShopifyError):
+    """The API answered with errors about the query itself."""
+
+
+class ShopifyUnavailable(ShopifyError):
+    """Still failing after every retry."""
+
+
+@dataclass
+class Bucket:
+    """The shop's leaky bucket as last reported, and when we saw it."""
+
+    maximum: float
+    available: float
+    restore_rate: float
+    seen_at: float
+
+    def available_at(self, moment: float) -> float:
+        return min(self.maximum, self.available + (moment - self.seen_at) * self.restore_rate)
+
+
+def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
+    """Full jitter: a random wait in [0, min(cap, base * 2**attempt)]."""
+    return rng.uniform(0, min(cap, base * 2**attempt))
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """`Retry-After` as seconds, from either form the header takes (delta seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment - (time.time() if now is None else now))
+
+
+class ShopifyClient:
+    def __init__(
+        self,
+        shop: ShopSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 6,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.shop = shop
+        self._http = httpx.Client(
+            transport=transport,
+            timeout=timeout,
+            headers={
+                "X-Shopify-Access-Token": shop.access_token.get_secret_value(),
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+            },
+        )
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._rng = rng or random.Random()
+        self.bucket: Bucket | None = None
+        self._known_costs: dict[str, float] = {}
+        self.requests_sent = 0
+        self.throttled_responses = 0
+
+    def __enter__(self) -> ShopifyClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def execute(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run one query and return its `data`, pacing and retrying as needed."""
+        body = {"query": query, "variables": variables or {}}
+        last_problem = "no attempt made"
+        for attempt in range(self.max_retries + 1):
+            self._pace(query)
+            try:
+                self.requests_sent += 1
+                response = self._http.post(self.shop.graphql_url, json=body)
+            except (httpx.TimeoutException, httpx.TransportError) as problem:
+                last_problem = f"{type(problem).__name__}: {problem}"
+                self._sleep(backoff_delay(attempt, self.backoff_base, self.backoff_cap, self._rng))
+                continue
+            if response.status_code in (401, 403):
+                raise ShopifyAuthError(
+                    f"{response.status_code} from {self.shop.domain}: {response.text[:200]}"
+                )
+            payload = _json_or_none(response)
+            if payload is not None:
+                self._observe_cost(query, payload)
+            if _is_throttled(response, payload):
+                self.throttled_responses += 1
+                last_problem = "throttled"
+                self._sleep(self._throttle_wait(query, response, attempt))
+                continue
+            if response.status_code in RETRYABLE_STATUS or payload is None:
+                last_problem = f"HTTP {response.status_code}"
+                hinted = retry_after_seconds(response.headers.get("Retry-After"))
+                delay = backoff_delay(attempt, self.backoff_base, self.backoff_cap, self._rng)
+                self._sleep(max(delay, hinted or 0.0))
+                continue
+            if response.status_code != 200:
+                raise ShopifyError(
+                    f"HTTP {response.status_code} from {self.shop.domain}: {response.text[:200]}"
+                )
+            if payload.get("errors"):
+                raise ShopifyQueryError(_error_text(payload["errors"]))
+            return payload.get("data") or {}
+        raise ShopifyUnavailable(
+            f"{self.shop.domain}: gave up after {self.max_retries + 1} attempts ({last_problem})"
+        )
+
+    def paginate(
+        self, query: str, variables: dict[str, Any], connection_path: Sequence[str]
+    ) -> Iterator[dict[str, Any]]:
+        """Every node of the connection at `connection_path` in `data`, page by page (`$after` cursor)."""
+        after: str | None = None
+        while True:
+            data = self.execute(query, {**variables, "after": after})
+            connection = _dig(data, connection_path)
+            if connection is None:
+                return
+            yield from connection.get("nodes") or []
+            page = connection.get("pageInfo") or {}
+            if not page.get("hasNextPage"):
+                return
+            after = page["endCursor"]
+
+    def _pace(self, query: str) -> None:
+        cost = self._known_costs.get(query)
+        if self.bucket is None or cost is None or self.bucket.restore_rate <= 0:
+            return
+        short = cost - self.bucket.available_at(self._monotonic())
+        if short > 0:
+            self._sleep(short / self.bucket.restore_rate)
+
+    def _observe_cost(self, query: str, payload: dict[str, Any]) -> None:
+        cost = (payload.get("extensions") or {}).get("cost") or {}
+        status = cost.get("throttleStatus")
+        if cost.get("requestedQueryCost") is not None:
+            self._known_costs[query] = float(cost["requestedQueryCost"])
+        if status:
+            self.bucket = Bucket(
+                maximum=float(status["maximumAvailable"]),
+                available=float(status["currentlyAvailable"]),
+                restore_rate=float(status["restoreRate"]),
+                seen_at=self._monotonic(),
+            )
+
+    def _throttle_wait(self, query: str, response: httpx.Response, attempt: int) -> float:
+        hinted = retry_after_seconds(response.headers.get("Retry-After"))
+        jitter = backoff_delay(attempt, self.backoff_base, self.backoff_cap, self._rng)
+        cost = self._known_costs.get(query)
+        if self.bucket and cost is not None and self.bucket.restore_rate > 0:
+            refill = max(0.0, cost - self.bucket.available) / self.bucket.restore_rate
+            return max(refill, hinted or 0.0) + jitter * 0.1
+        return max(jitter, hinted or 0.0)
+
+
+def _json_or_none(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        payload = response.json()
+    except ValueError:
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def _is_throttled(response: httpx.Response, payload: dict[str, Any] | None) -> bool:
+    errors = (payload or {}).get("errors") or []
+    coded = any(
+        isinstance(error, dict) and (error.get("extensions") or {}).get("code") == "THROTTLED"
+        for error in errors
+    )
+    return coded or (response.status_code == 429 and payload is not None and bool(errors))
+
+
+def _error_text(errors: Any) -> str:
+    if isinstance(errors, list):
+        return "; ".join(
+            str(error.get("message", error)) if isinstance(error, dict) else str(error) for error in errors
+        )
+    return str(errors)
+
+
+def _dig(data: dict[str, Any], path: Sequence[str]) -> dict[str, Any] | None:
+    node: Any = data
+    for key in path:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(key)
+    return node

@@ -1,0 +1,247 @@
+"""The operational store's tables: everything that must accept writes at any moment.
+
+SQLAlchemy Core, dialect-neutral (SQLite by default, PostgreSQL by URL). Instants are stored as naive UTC
+and read back as aware UTC (`UTCDateTime`), so both dialects hand the same values to the code.
+Shopify ids are kept as the GraphQL gid strings (`gid://shopify/ProductVariant/123`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC in, naive UTC stored, aware UTC out."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("refusing a naive datetime: pass an aware UTC instant")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+SUBSCRIPTION_STATUSES = ("active", "notified", "unsubscribed")
+JOB_STATUSES = (
+    "pending",
+    "sending",
+    "sent",
+    "retry_scheduled",
+    "failed_permanent",
+    "dead_letter",
+    "skipped",
+    "deferred",
+)
+ATTEMPT_OUTCOMES = ("accepted", "transient", "rate_limited", "permanent", "account", "unknown")
+TRACKING_EVENT_TYPES = ("product_viewed", "open", "click")
+
+catalog_variants = sa.Table(
+    "catalog_variants",
+    metadata,
+    sa.Column("shop", sa.String(255), primary_key=True),
+    sa.Column("variant_id", sa.String(255), primary_key=True),
+    sa.Column("product_id", sa.String(255), nullable=False),
+    sa.Column("product_title", sa.String(512), nullable=False),
+    sa.Column("variant_title", sa.String(512), nullable=False),
+    sa.Column("handle", sa.String(255), nullable=False),
+    sa.Column("sku", sa.String(255)),
+    sa.Column("price", sa.Numeric(14, 2)),
+    sa.Column("inventory_policy", sa.String(16), nullable=False),
+    sa.Column("tracked", sa.Boolean, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("synced_at", UTCDateTime, nullable=False),
+)
+
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("shop", sa.String(255), nullable=False),
+    sa.Column("variant_id", sa.String(255), nullable=False),
+    sa.Column("product_id", sa.String(255), nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("contact", sa.String(320), nullable=False),  # email, lower-cased; or E.164 phone
+    sa.Column("locale", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("client_id", sa.String(128)),  # the storefront pixel's client id, when known
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("notified_at", UTCDateTime),
+    sa.Column("unsubscribed_at", UTCDateTime),
+    # Proof of consent (GDPR Art. 7(1)): what was shown, when, how, where, from whom.
+    sa.Column("consent_text", sa.Text, nullable=False),
+    sa.Column("consent_method", sa.String(64), nullable=False),
+    sa.Column("consent_source", sa.String(1024)),
+    sa.Column("consent_at", UTCDateTime, nullable=False),
+    sa.Column("consent_ip", sa.String(64)),
+    sa.Column("consent_user_agent", sa.String(1024)),
+    sa.CheckConstraint(sa.column("status").in_(SUBSCRIPTION_STATUSES), name="status"),
+    sa.Index(
+        "uq_subscriptions_one_active",
+        "shop",
+        "variant_id",
+        "channel",
+        "contact",
+        unique=True,
+        sqlite_where=sa.text("status = 'active'"),
+        postgresql_where=sa.text("status = 'active'"),
+    ),
+    sa.Index(None, "shop", "contact"),
+)
+
+notification_jobs = sa.Table(
+    "notification_jobs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("shop", sa.String(255), nullable=False),
+    sa.Column("restock_event_id", sa.String(64), nullable=False),
+    # One job per subscription: a subscription is answered by exactly one notification, so a second
+    # enqueue of the same target (a re-run, a restart, a later restock) cannot send twice.
+    sa.Column("subscription_id", sa.Integer, sa.ForeignKey("subscriptions.id"), nullable=False, unique=True),
+    sa.Column("variant_id", sa.String(255), nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("contact", sa.String(320), nullable=False),
+    sa.Column("locale", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False),  # rank among the event's targets, by signup time
+    sa.Column("context", sa.JSON, nullable=False),  # what the message says, frozen at restock time
+    sa.Column("due_at", UTCDateTime, nullable=False),
+    sa.Column("attempt_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("lease_owner", sa.String(128)),
+    sa.Column("lease_expires_at", UTCDateTime),
+    sa.Column("provider_message_id", sa.String(255)),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime),
+    sa.CheckConstraint(sa.column("status").in_(JOB_STATUSES), name="status"),
+    sa.Index(None, "status", "due_at"),
+    sa.Index(None, "restock_event_id"),
+)
+
+notification_attempts = sa.Table(
+    "notification_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("job_id", sa.Integer, sa.ForeignKey("notification_jobs.id"), nullable=False),
+    sa.Column("attempt_number", sa.Integer, nullable=False),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Column("status_code", sa.Integer),
+    sa.Column("outcome", sa.String(16)),  # null while the provider has not answered
+    sa.Column("provider_message_id", sa.String(255)),
+    sa.Column("error_message", sa.Text),
+    sa.Column("retry_after_seconds", sa.Float),
+    sa.Column("latency_ms", sa.Float),
+    sa.UniqueConstraint("job_id", "attempt_number"),
+    sa.CheckConstraint(
+        sa.or_(sa.column("outcome").is_(None), sa.column("outcome").in_(ATTEMPT_OUTCOMES)), name="outcome"
+    ),
+)
+
+suppressions = sa.Table(
+    "suppressions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("shop", sa.String(255), nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("contact", sa.String(320), nullable=False),
+    sa.Column("reason", sa.String(32), nullable=False),  # unsubscribed, hard_bounce, complaint, manual
+    sa.Column("source", sa.String(255)),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("shop", "channel", "contact"),
+)
+
+rules = sa.Table(
+    "rules",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("shop", sa.String(255), nullable=False),
+    sa.Column("scope", sa.String(16), nullable=False),  # shop, product, variant
+    sa.Column("scope_id", sa.String(255), nullable=False, server_default=""),  # "" for the shop scope
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("value", sa.JSON, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("updated_by", sa.String(255), nullable=False),
+    sa.UniqueConstraint("shop", "scope", "scope_id", "name"),
+)
+
+templates = sa.Table(
+    "templates",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("shop", sa.String(255), nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("locale", sa.String(16), nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("body_html", sa.Text, nullable=False),
+    sa.Column("body_text", sa.Text, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("updated_by", sa.String(255), nullable=False),
+    sa.UniqueConstraint("shop", "name", "channel", "locale"),
+)
+
+tracking_events = sa.Table(
+    "tracking_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("shop", sa.String(255), nullable=False),
+    sa.Column("event_type", sa.String(32), nullable=False),
+    sa.Column("occurred_at", UTCDateTime, nullable=False),
+    sa.Column("job_id", sa.Integer, sa.ForeignKey("notification_jobs.id")),
+    sa.Column("variant_id", sa.String(255)),
+    sa.Column("product_id", sa.String(255)),
+    sa.Column("client_id", sa.String(128)),
+    sa.Column("url", sa.String(2048)),
+    sa.Column("user_agent", sa.String(1024)),
+    sa.CheckConstraint(sa.column("event_type").in_(TRACKING_EVENT_TYPES), name="event_type"),
+    sa.Index(None, "occurred_at"),
+)
+
+webhook_inbox = sa.Table(
+    "webhook_inbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("shop", sa.String(255), nullable=False),
+    sa.Column("topic", sa.String(64), nullable=False),
+    sa.Column("webhook_id", sa.String(128), nullable=False, unique=True),  # redeliveries share it
+    sa.Column("event_id", sa.String(128)),
+    sa.Column("api_version", sa.String(16)),
+    sa.Column("triggered_at", UTCDateTime),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),  # the verified raw body, exactly as signed
+    sa.Index(None, "topic", "received_at"),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("occurred_at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target_type", sa.String(64), nullable=False),
+    sa.Column("target_id", sa.String(255)),
+    sa.Column("details", sa.JSON),
+)

@@ -1,0 +1,178 @@
+"""The DuckDB warehouse's raw layer: table definitions and the writes that land data in it.
+
+Only Dagster runs open the warehouse (one writing process at a time, serialised by the `warehouse` pool);
+no web process ever does. Conventions: every instant is a naive UTC TIMESTAMP; ids are Shopify gid strings;
+money is DECIMAL(14,2) in shop currency. `raw_shopify.*` is appended to (staging picks the newest version of
+each row); `raw_app.*` is a full copy of the operational store's tables, replaced each cycle.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import sqlalchemy as sa
+
+from backinstock.store import tables as store_tables
+
+RAW_SHOPIFY_TABLES: dict[str, str] = {
+    "shops": """
+        shop VARCHAR NOT NULL, shop_id VARCHAR NOT NULL, name VARCHAR, currency_code VARCHAR NOT NULL,
+        iana_timezone VARCHAR NOT NULL, _ingested_at TIMESTAMP NOT NULL""",
+    "locations": """
+        shop VARCHAR NOT NULL, location_id VARCHAR NOT NULL, name VARCHAR, is_active BOOLEAN,
+        fulfills_online_orders BOOLEAN, _ingested_at TIMESTAMP NOT NULL""",
+    "inventory_levels": """
+        shop VARCHAR NOT NULL, inventory_level_id VARCHAR NOT NULL, inventory_item_id VARCHAR NOT NULL,
+        location_id VARCHAR NOT NULL, available INTEGER, updated_at TIMESTAMP NOT NULL,
+        _ingested_at TIMESTAMP NOT NULL""",
+    "products": """
+        shop VARCHAR NOT NULL, product_id VARCHAR NOT NULL, title VARCHAR, handle VARCHAR, status VARCHAR,
+        updated_at TIMESTAMP NOT NULL, _ingested_at TIMESTAMP NOT NULL""",
+    "variants": """
+        shop VARCHAR NOT NULL, variant_id VARCHAR NOT NULL, product_id VARCHAR NOT NULL,
+        inventory_item_id VARCHAR, title VARCHAR, sku VARCHAR, price DECIMAL(14, 2),
+        inventory_policy VARCHAR NOT NULL, tracked BOOLEAN NOT NULL, updated_at TIMESTAMP NOT NULL,
+        _ingested_at TIMESTAMP NOT NULL""",
+    "orders": """
+        shop VARCHAR NOT NULL, order_id VARCHAR NOT NULL, name VARCHAR, email VARCHAR,
+        created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL, cancelled_at TIMESTAMP,
+        currency_code VARCHAR NOT NULL, total_price DECIMAL(14, 2) NOT NULL, custom_attributes VARCHAR,
+        _ingested_at TIMESTAMP NOT NULL""",
+    "order_lines": """
+        shop VARCHAR NOT NULL, order_id VARCHAR NOT NULL, line_item_id VARCHAR NOT NULL, variant_id VARCHAR,
+        product_id VARCHAR, quantity INTEGER NOT NULL, unit_price DECIMAL(14, 2),
+        order_updated_at TIMESTAMP NOT NULL, _ingested_at TIMESTAMP NOT NULL""",
+    "sync_state": """
+        shop VARCHAR NOT NULL, stream VARCHAR NOT NULL, watermark TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL, PRIMARY KEY (shop, stream)""",
+}
+
+# The operational tables the warehouse keeps a copy of, under raw_app.
+COPIED_STORE_TABLES: tuple[sa.Table, ...] = (
+    store_tables.subscriptions,
+    store_tables.notification_jobs,
+    store_tables.notification_attempts,
+    store_tables.suppressions,
+    store_tables.tracking_events,
+    store_tables.webhook_inbox,
+)
+
+
+def naive_utc(value: datetime | None) -> datetime | None:
+    """The warehouse's form of an instant: naive, in UTC."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+@contextmanager
+def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = duckdb.connect(str(path), read_only=read_only)
+    try:
+        connection.execute("SET TimeZone = 'UTC'")
+        yield connection
+    finally:
+        connection.close()
+
+
+def ensure_raw_schema(connection: duckdb.DuckDBPyConnection) -> None:
+    connection.execute("CREATE SCHEMA IF NOT EXISTS raw_shopify")
+    connection.execute("CREATE SCHEMA IF NOT EXISTS raw_app")
+    for name, columns in RAW_SHOPIFY_TABLES.items():
+        connection.execute(f"CREATE TABLE IF NOT EXISTS raw_shopify.{name} ({columns})")
+    for table in COPIED_STORE_TABLES:
+        connection.execute(f"CREATE TABLE IF NOT EXISTS raw_app.{table.name} ({_duckdb_columns(table)})")
+
+
+def append_rows(
+    connection: duckdb.DuckDBPyConnection, table: str, rows: Iterable[dict[str, Any]], ingested_at: datetime
+) -> int:
+    """Append rows to raw_shopify.`table`, stamping `_ingested_at`; columns are matched by name."""
+    frame = pd.DataFrame([{**row, "_ingested_at": ingested_at} for row in rows])
+    if frame.empty:
+        return 0
+    for column in frame.columns:
+        if frame[column].map(lambda value: isinstance(value, datetime)).any():
+            frame[column] = pd.to_datetime(frame[column].map(naive_utc))
+    columns = ", ".join(f'"{column}"' for column in frame.columns)
+    connection.register("incoming_rows", frame)
+    try:
+        connection.execute(f"INSERT INTO raw_shopify.{table} ({columns}) SELECT {columns} FROM incoming_rows")
+    finally:
+        connection.unregister("incoming_rows")
+    return len(frame)
+
+
+def read_watermark(connection: duckdb.DuckDBPyConnection, shop: str, stream: str) -> datetime | None:
+    row = connection.execute(
+        "SELECT watermark FROM raw_shopify.sync_state WHERE shop = ? AND stream = ?", [shop, stream]
+    ).fetchone()
+    return None if row is None else row[0].replace(tzinfo=UTC)
+
+
+def write_watermark(
+    connection: duckdb.DuckDBPyConnection, shop: str, stream: str, watermark: datetime, now: datetime
+) -> None:
+    connection.execute(
+        """
+        INSERT INTO raw_shopify.sync_state (shop, stream, watermark, updated_at) VALUES (?, ?, ?, ?)
+        ON CONFLICT (shop, stream) DO UPDATE SET watermark = excluded.watermark, updated_at = excluded.updated_at
+        """,
+        [shop, stream, naive_utc(watermark), naive_utc(now)],
+    )
+
+
+def replace_copy(connection: duckdb.DuckDBPyConnection, table: sa.Table, rows: list[dict[str, Any]]) -> int:
+    """Replace raw_app.`table` with `rows` (all of the operational table), inside the caller's transaction."""
+    connection.execute(f"DELETE FROM raw_app.{table.name}")
+    if not rows:
+        return 0
+    frame = pd.DataFrame(
+        [_warehouse_row(table, row) for row in rows], columns=[c.name for c in table.columns]
+    )
+    connection.register("copied_rows", frame)
+    try:
+        connection.execute(f"INSERT INTO raw_app.{table.name} SELECT * FROM copied_rows")
+    finally:
+        connection.unregister("copied_rows")
+    return len(frame)
+
+
+def _warehouse_row(table: sa.Table, row: dict[str, Any]) -> dict[str, Any]:
+    converted = {}
+    for column in table.columns:
+        value = row[column.name]
+        if isinstance(column.type, store_tables.UTCDateTime):
+            value = naive_utc(value)
+        elif isinstance(column.type, sa.JSON) and value is not None:
+            value = json.dumps(value, sort_keys=True, default=str)
+        converted[column.name] = value
+    return converted
+
+
+def _duckdb_columns(table: sa.Table) -> str:
+    return ", ".join(f'"{column.name}" {_duckdb_type(column.type)}' for column in table.columns)
+
+
+def _duckdb_type(column_type: sa.types.TypeEngine) -> str:
+    if isinstance(column_type, store_tables.UTCDateTime):
+        return "TIMESTAMP"
+    if isinstance(column_type, sa.Boolean):
+        return "BOOLEAN"
+    if isinstance(column_type, sa.Integer):
+        return "BIGINT"
+    if isinstance(column_type, sa.Numeric):
+        return f"DECIMAL({column_type.precision or 18}, {column_type.scale or 2})"
+    if isinstance(column_type, sa.Float):
+        return "DOUBLE"
+    if isinstance(column_type, sa.JSON):
+        return "JSON"
+    return "VARCHAR"
