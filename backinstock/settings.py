@@ -164,7 +164,7 @@ def _default_config_file() -> Path | None:
 
 
 def load_settings(config_file: Path | str | None = None, **overrides: object) -> Settings:
-    """Read settings now: `config_file` names the TOML file (else BACKINSTOCK_CONFIG or ./backinstock.toml)."""
+    """Read settings now; `config_file` names the TOML file (else BACKINSTOCK_CONFIG, ./backinstock.toml)."""
     token = _config_file.set(Path(config_file) if config_file else None)
     try:
         return Settings(**overrides)

@@ -124,7 +124,8 @@ def write_watermark(
     connection.execute(
         """
         INSERT INTO raw_shopify.sync_state (shop, stream, watermark, updated_at) VALUES (?, ?, ?, ?)
-        ON CONFLICT (shop, stream) DO UPDATE SET watermark = excluded.watermark, updated_at = excluded.updated_at
+        ON CONFLICT (shop, stream)
+        DO UPDATE SET watermark = excluded.watermark, updated_at = excluded.updated_at
         """,
         [shop, stream, naive_utc(watermark), naive_utc(now)],
     )
