@@ -1,0 +1,31 @@
+# Back in Stock. `make demo` runs the whole product on a simulated store; `make test` runs every test.
+# uv is bootstrapped into .tools/ when it is not on PATH; installs are always from the committed uv.lock.
+
+UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := $(CURDIR)/.tools/bin/uv
+endif
+PYTHON ?= python3
+export DO_NOT_TRACK := 1
+
+.PHONY: install demo test serve lint
+
+$(CURDIR)/.tools/bin/uv:
+	$(PYTHON) -m venv $(CURDIR)/.tools
+	$(CURDIR)/.tools/bin/pip install --quiet --disable-pip-version-check uv
+
+install: $(UV)
+	$(UV) sync --frozen
+
+demo: install
+	$(UV) run --frozen backinstock demo
+
+test: install
+	$(UV) run --frozen pytest
+
+serve: install
+	$(UV) run --frozen backinstock serve
+
+lint: install
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .

@@ -1,0 +1,40 @@
+"""The dbt project as Dagster sees it: one cached DbtProject with a manifest that is never stale."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from dagster_dbt import DbtProject
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
+SOURCE_PATTERNS = (
+    "dbt_project.yml",
+    "profiles.yml",
+    "models/**/*",
+    "macros/**/*",
+    "tests/**/*",
+    "seeds/**/*",
+)
+
+
+def _newest_source_change(project_dir: Path) -> float:
+    return max(
+        (
+            path.stat().st_mtime
+            for pattern in SOURCE_PATTERNS
+            for path in project_dir.glob(pattern)
+            if path.is_file()
+        ),
+        default=0.0,
+    )
+
+
+@cache
+def dbt_project() -> DbtProject:
+    """The project, parsed (`dbt parse`) when its manifest is missing or older than any of its files."""
+    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+    manifest = project.manifest_path
+    if not manifest.exists() or manifest.stat().st_mtime < _newest_source_change(DBT_PROJECT_DIR):
+        project.preparer.prepare(project)
+    return project

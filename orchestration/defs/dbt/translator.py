@@ -1,0 +1,23 @@
+"""How dbt nodes become Dagster assets: sources link to the ingest assets that land them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator
+
+
+class BackInStockDbtTranslator(DagsterDbtTranslator):
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        """A source is keyed by its warehouse schema and table (`raw_shopify/orders`), exactly like the asset
+        that writes it; a model by its name."""
+        if dbt_resource_props["resource_type"] == "source":
+            return dg.AssetKey([dbt_resource_props["schema"], dbt_resource_props["name"]])
+        return dg.AssetKey(dbt_resource_props["name"])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        """Models are grouped by layer: the folder under models/ (staging, intermediate, marts)."""
+        fqn = dbt_resource_props.get("fqn") or []
+        return f"dbt_{fqn[1]}" if len(fqn) > 2 else "dbt"

@@ -1,0 +1,50 @@
+"""The operational store copied into the warehouse (`raw_app.*`), so dbt can join it with Shopify data.
+
+All tables are read in one store transaction and replaced in one warehouse transaction: the copy is a
+consistent snapshot, and a failed run leaves the previous copy in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import dagster as dg
+import sqlalchemy as sa
+
+from orchestration.common import WAREHOUSE_POOL, store_engine
+from orchestration.resources import BackInStockSettings
+from orchestration.warehouse import (
+    COPIED_STORE_TABLES,
+    connect,
+    ensure_raw_schema,
+    replace_copy,
+    transaction,
+)
+
+GROUP = "operational"
+
+
+@dg.multi_asset(
+    specs=[dg.AssetSpec(["raw_app", table.name], group_name=GROUP) for table in COPIED_STORE_TABLES],
+    pool=WAREHOUSE_POOL,
+)
+def operational_copies(settings: BackInStockSettings) -> Iterator[dg.MaterializeResult]:
+    """Subscriptions, jobs, attempts, suppressions, tracking events and the webhook inbox, as of now."""
+    loaded = settings.load()
+    with store_engine(loaded.operational_store_url).connect() as store, store.begin():
+        snapshot = {
+            table.name: [dict(row._mapping) for row in store.execute(sa.select(table))]
+            for table in COPIED_STORE_TABLES
+        }
+    with connect(loaded.warehouse) as warehouse:
+        ensure_raw_schema(warehouse)
+        with transaction(warehouse):
+            counts = {
+                table.name: replace_copy(warehouse, table, snapshot[table.name])
+                for table in COPIED_STORE_TABLES
+            }
+    for name, count in counts.items():
+        yield dg.MaterializeResult(asset_key=["raw_app", name], metadata={"rows": count})
+
+
+assets = [operational_copies]

@@ -1,0 +1,50 @@
+"""Dagster resources: the product's settings, and the instant a run decides as of."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+from backinstock.clock import parse_instant
+from backinstock.settings import Settings, load_settings
+
+
+class BackInStockSettings(dg.ConfigurableResource):
+    """The product's one settings object; `config_file` names the TOML file (else the usual lookup)."""
+
+    config_file: str = ""
+
+    def load(self) -> Settings:
+        return load_settings(self.config_file or None)
+
+
+class CycleClock(dg.ConfigurableResource):
+    """The run's `as_of`: every asset of one run decides as of the same instant.
+
+    Given explicitly (schedules pass their tick, the demo its simulated time), else read from the
+    settings' clock file when one is configured, else the run's creation time, which is the same in
+    every step process.
+    """
+
+    as_of: str = ""
+    settings: dg.ResourceDependency[BackInStockSettings]
+    _resolved: datetime | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        if self.as_of:
+            self._resolved = parse_instant(self.as_of)
+            return
+        settings = self.settings.load()
+        if settings.clock_file:
+            self._resolved = settings.clock().now()
+            return
+        record = context.instance.get_run_record_by_id(context.run_id) if context.run_id else None
+        created = record.create_timestamp if record else datetime.now(UTC)
+        self._resolved = created.astimezone(UTC)
+
+    def now(self) -> datetime:
+        if self._resolved is None:
+            raise RuntimeError("CycleClock used outside a run")
+        return self._resolved
