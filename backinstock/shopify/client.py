@@ -128,7 +128,9 @@ class ShopifyClient:
                 response = self._http.post(self.shop.graphql_url, json=body)
             except (httpx.TimeoutException, httpx.TransportError) as problem:
                 last_problem = f"{type(problem).__name__}: {problem}"
-                self._sleep(backoff_delay(attempt, self.backoff_base, self.backoff_cap, self._rng))
+                self._before_retry(
+                    attempt, backoff_delay(attempt, self.backoff_base, self.backoff_cap, self._rng)
+                )
                 continue
             if response.status_code in (401, 403):
                 raise ShopifyAuthError(
@@ -140,13 +142,13 @@ class ShopifyClient:
             if _is_throttled(response, payload):
                 self.throttled_responses += 1
                 last_problem = "throttled"
-                self._sleep(self._throttle_wait(query, response, attempt))
+                self._before_retry(attempt, self._throttle_wait(query, response, attempt))
                 continue
             if response.status_code in RETRYABLE_STATUS or payload is None:
                 last_problem = f"HTTP {response.status_code}"
                 hinted = retry_after_seconds(response.headers.get("Retry-After"))
                 delay = backoff_delay(attempt, self.backoff_base, self.backoff_cap, self._rng)
-                self._sleep(max(delay, hinted or 0.0))
+                self._before_retry(attempt, max(delay, hinted or 0.0))
                 continue
             if response.status_code != 200:
                 raise ShopifyError(
@@ -174,6 +176,11 @@ class ShopifyClient:
             if not page.get("hasNextPage"):
                 return
             after = page["endCursor"]
+
+    def _before_retry(self, attempt: int, delay: float) -> None:
+        """Wait before the next attempt; after the last one there is nothing to wait for."""
+        if attempt < self.max_retries:
+            self._sleep(delay)
 
     def _pace(self, query: str) -> None:
         cost = self._known_costs.get(query)
