@@ -3,6 +3,7 @@ from a script (the simulator covers the happy path and real throttling; here eac
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -62,10 +63,8 @@ class ScriptedShopify:
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(encoded)))
                 self.end_headers()
-                try:
+                with contextlib.suppress(BrokenPipeError):
                     self.wfile.write(encoded)
-                except BrokenPipeError:
-                    pass
 
             def log_message(self, *args):
                 pass
@@ -120,9 +119,10 @@ def test_429_honours_retry_after(shopify, client, sleeps):
 
 
 def test_throttled_answer_waits_for_the_bucket_to_refill(shopify, client, sleeps):
-    throttled = {"errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}], "extensions": cost(
-        requested=500, available=100, restore=100.0
-    )}  # fmt: skip
+    throttled = {
+        "errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}],
+        "extensions": cost(requested=500, available=100, restore=100.0),
+    }
     shopify.script.extend([(200, {}, throttled), ok({"x": 1})])
     assert client.execute("{ x }") == {"x": 1}
     assert client.throttled_responses == 1
