@@ -1,0 +1,7 @@
+{#- No two rows share the same values in all of `combination_of_columns`. -#}
+{% test unique_combination_of_columns(model, combination_of_columns) %}
+select {{ combination_of_columns | join(', ') }}, count(*) as rows_sharing_them
+from {{ model }}
+group by {{ combination_of_columns | join(', ') }}
+having count(*) > 1
+{% endtest %}
