@@ -1,0 +1,124 @@
+"""The signed links inside messages: open pixel, click redirect, unsubscribe (RFC 8058 one-click).
+
+Tokens are `backinstock.tokens` signatures (open/click carry the job id, unsubscribe the subscription id).
+A bad open token still gets the GIF (a broken image helps nobody) but records nothing; a bad click or
+unsubscribe token gets a 404 page. A GET never unsubscribes: link scanners follow GETs.
+"""
+
+from __future__ import annotations
+
+import base64
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse, Response
+
+from backinstock import tokens
+from backinstock.store import jobs, subscriptions, tracking
+from storefront.pages import message_page, not_found, page
+from storefront.state import now_of, settings_of, store_of, user_agent
+
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+UTM = {"utm_source": "backinstock", "utm_medium": "email", "utm_campaign": "back_in_stock"}
+ONE_CLICK = ("List-Unsubscribe", "One-Click")
+BAD_LINK = "This link is not valid. It may have been copied incompletely."
+
+router = APIRouter()
+
+
+def with_utm(url: str) -> str:
+    """The URL with our UTM parameters set (its other query parameters, like `variant`, kept)."""
+    parts = urlsplit(url)
+    query = [(key, value) for key, value in parse_qsl(parts.query, keep_blank_values=True) if key not in UTM]
+    return urlunsplit(parts._replace(query=urlencode(query + list(UTM.items()))))
+
+
+def _token_value(request: Request, purpose: str, token: str) -> int | None:
+    try:
+        return int(tokens.verify(settings_of(request).signing_key, purpose, token))
+    except (tokens.InvalidToken, ValueError):
+        return None
+
+
+@router.get("/o/{token}.gif")
+def open_pixel(token: str, request: Request) -> Response:
+    job_id = _token_value(request, tokens.OPEN, token)
+    if job_id is not None:
+        with store_of(request).begin() as connection:
+            tracking.record_job_event(
+                connection,
+                job_id=job_id,
+                event_type=tracking.OPEN,
+                url=None,
+                user_agent=user_agent(request),
+                now=now_of(request),
+            )
+    return Response(PIXEL, media_type="image/gif", headers={"Cache-Control": "no-store, max-age=0"})
+
+
+@router.get("/c/{token}", response_model=None)
+def click(token: str, request: Request) -> Response:
+    job_id = _token_value(request, tokens.CLICK, token)
+    if job_id is None:
+        return not_found(BAD_LINK)
+    with store_of(request).begin() as connection:
+        job = jobs.get_job(connection, job_id)
+        if job is None:
+            return not_found("This notification no longer exists.")
+        target = with_utm(job["context"]["product_url"])
+        tracking.record_job_event(
+            connection,
+            job_id=job_id,
+            event_type=tracking.CLICK,
+            url=target,
+            user_agent=user_agent(request),
+            now=now_of(request),
+        )
+    return RedirectResponse(target, status_code=302)
+
+
+def _subscription(request: Request, token: str) -> dict | None:
+    subscription_id = _token_value(request, tokens.UNSUBSCRIBE, token)
+    if subscription_id is None:
+        return None
+    with store_of(request).connect() as connection:
+        return subscriptions.get_subscription(connection, subscription_id)
+
+
+@router.get("/u/{token}", response_model=None)
+def unsubscribe_page(token: str, request: Request) -> Response:
+    subscription = _subscription(request, token)
+    if subscription is None:
+        return not_found(BAD_LINK)
+    return page("unsubscribe.html", shop=subscription["shop"], action=request.url.path)
+
+
+async def _one_click(request: Request) -> bool:
+    """True when the body says `List-Unsubscribe=One-Click` (form-encoded or multipart: RFC 8058)."""
+    form = await request.form()
+    return form.get(ONE_CLICK[0]) == ONE_CLICK[1]
+
+
+@router.post("/u/{token}", response_model=None)
+async def unsubscribe(token: str, request: Request) -> Response:
+    """Cancel every active alert of the contact at the shop and suppress it; 200 with a page, no redirect."""
+    subscription = await run_in_threadpool(_subscription, request, token)
+    if subscription is None:
+        return not_found(BAD_LINK)
+    if not await _one_click(request):
+        return message_page(400, "Nothing changed", "Expected the form field List-Unsubscribe=One-Click.")
+    await run_in_threadpool(_unsubscribe, request, subscription)
+    return page("unsubscribed.html", shop=subscription["shop"])
+
+
+def _unsubscribe(request: Request, subscription: dict) -> None:
+    with store_of(request).begin() as connection:
+        subscriptions.unsubscribe_contact(
+            connection,
+            shop=subscription["shop"],
+            channel=subscription["channel"],
+            contact=subscription["contact"],
+            source="unsubscribe link",
+            now=now_of(request),
+        )

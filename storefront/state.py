@@ -1,0 +1,28 @@
+"""What a request handler needs from its app: settings, the store, this request's instant."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import Request
+from sqlalchemy import Engine
+
+from backinstock.settings import Settings
+
+
+def settings_of(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def store_of(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def now_of(request: Request) -> datetime:
+    """This request's instant: the configured clock (system time, or the demo's simulated time)."""
+    return settings_of(request).clock().now()
+
+
+def user_agent(request: Request) -> str | None:
+    value = request.headers.get("user-agent")
+    return None if value is None else value[:1024]
