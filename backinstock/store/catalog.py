@@ -55,9 +55,19 @@ def _variant_row(row: Mapping[str, Any], now: datetime) -> dict[str, Any]:
 
 
 def upsert_variants(connection: sa.Connection, rows: Iterable[Mapping[str, Any]], now: datetime) -> int:
-    """Insert or refresh variants; a row older (by Shopify's `updated_at`) than the stored one is ignored."""
-    prepared = [_variant_row(row, now) for row in rows]
-    return upsert_newer(connection, catalog_variants, prepared, ("shop", "variant_id"), "updated_at")
+    """Insert or refresh variants; a row older (by Shopify's `updated_at`) than the stored one is ignored.
+
+    Several versions of one variant in `rows` (appended raw reads) collapse to the newest first: one
+    statement may not update a row twice.
+    """
+    newest: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in (_variant_row(raw, now) for raw in rows):
+        key = (row["shop"], row["variant_id"])
+        if key not in newest or row["updated_at"] >= newest[key]["updated_at"]:
+            newest[key] = row
+    return upsert_newer(
+        connection, catalog_variants, list(newest.values()), ("shop", "variant_id"), "updated_at"
+    )
 
 
 def find_variant(connection: sa.Connection, shop: str, variant_id: str | int) -> dict[str, Any] | None:

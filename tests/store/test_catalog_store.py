@@ -37,3 +37,14 @@ def test_ids():
     assert variant_gid(" 42 ") == "gid://shopify/ProductVariant/42"
     assert variant_gid("gid://shopify/ProductVariant/42") == "gid://shopify/ProductVariant/42"
     assert numeric_id("gid://shopify/ProductVariant/42") == "42"
+
+
+def test_several_versions_in_one_batch_keep_the_newest(store_engine):
+    versions = [
+        variant_row(1, product_title="v2", updated_at=NOW),
+        variant_row(1, product_title="v1", updated_at=NOW - timedelta(hours=1)),
+        variant_row(2),
+    ]
+    with store_engine.begin() as connection:
+        assert upsert_variants(connection, versions, NOW) == 2
+        assert find_variant(connection, SHOP, 1)["product_title"] == "v2"
