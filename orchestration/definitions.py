@@ -8,10 +8,9 @@ pool, whose limit is 1 in the instance configuration `backinstock serve` writes.
 from __future__ import annotations
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from orchestration.defs.dbt.assets import assets as dbt_assets
-from orchestration.defs.dbt.project import dbt_project
+from orchestration.defs.dbt.project import dbt_cli, dbt_project
 from orchestration.defs.marts.assets import assets as mart_assets
 from orchestration.defs.notifications.assets import assets as notification_assets
 from orchestration.defs.operational.assets import assets as operational_assets
@@ -28,6 +27,6 @@ defs = dg.Definitions(
     resources={
         "settings": settings_resource,
         "clock": CycleClock(settings=settings_resource),
-        "dbt": DbtCliResource(project_dir=dbt_project()),
+        "dbt": dbt_cli(dbt_project()),
     },
 )

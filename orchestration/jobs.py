@@ -23,7 +23,9 @@ def cycle_run_config(as_of: str, config_file: str = "") -> dict:
     return {"resources": resources}
 
 
-@dg.schedule(job=cycle_job, cron_schedule=CYCLE_CRON, execution_timezone="UTC")
+@dg.schedule(
+    name="pipeline_cycle_schedule", job=cycle_job, cron_schedule=CYCLE_CRON, execution_timezone="UTC"
+)
 def cycle_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     tick = context.scheduled_execution_time
     return dg.RunRequest(run_key=tick.isoformat(), run_config=cycle_run_config(format_instant(tick)))

@@ -29,7 +29,7 @@ class CycleClock(dg.ConfigurableResource):
     """
 
     as_of: str = ""
-    settings: dg.ResourceDependency[BackInStockSettings]
+    settings: BackInStockSettings
     _resolved: datetime | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:

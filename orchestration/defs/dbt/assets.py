@@ -1,14 +1,12 @@
 """The dbt project as assets: detection, frozen targets, attribution and KPI marts, built with its tests."""
 
-from __future__ import annotations
-
 import json
 import os
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-import dagster as dg
+from dagster import AssetExecutionContext
 from dagster_dbt import DbtCliResource, dbt_assets
 
 from backinstock.settings import Settings
@@ -38,7 +36,7 @@ def dbt_vars(settings: Settings, as_of: datetime) -> dict[str, Any]:
     pool=WAREHOUSE_POOL,
 )
 def dbt_models(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: BackInStockSettings, clock: CycleClock
+    context: AssetExecutionContext, dbt: DbtCliResource, settings: BackInStockSettings, clock: CycleClock
 ) -> Iterator[Any]:
     loaded = settings.load()
     # The profile reads the warehouse path from the environment of the dbt process Dagster starts.

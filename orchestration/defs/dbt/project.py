@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from functools import cache
 from pathlib import Path
 
-from dagster_dbt import DbtProject
+from dagster_dbt import DbtCliResource, DbtProject
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
+# dbt from this interpreter's environment, found without relying on PATH (e.g. `.venv/bin/python -m ...`).
+DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
 SOURCE_PATTERNS = (
     "dbt_project.yml",
     "profiles.yml",
@@ -36,5 +39,9 @@ def dbt_project() -> DbtProject:
     project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
     manifest = project.manifest_path
     if not manifest.exists() or manifest.stat().st_mtime < _newest_source_change(DBT_PROJECT_DIR):
-        project.preparer.prepare(project)
+        dbt_cli(project).cli(["parse", "--quiet"], target_path=project.target_path).wait()
     return project
+
+
+def dbt_cli(project: DbtProject) -> DbtCliResource:
+    return DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE)
