@@ -10,3 +10,8 @@
 {% macro target_id(restock_event_id, subscription_id) -%}
     md5({{ restock_event_id }} || '|' || cast({{ subscription_id }} as varchar))
 {%- endmacro %}
+
+{#- md5 of a text, computed in Jinja: lets unit tests state the expected deterministic ids. -#}
+{% macro local_md5(text) -%}
+    {{ return(modules.hashlib.md5(text.encode('utf-8')).hexdigest()) }}
+{%- endmacro %}

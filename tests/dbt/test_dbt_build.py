@@ -1,0 +1,524 @@
+"""`dbt build` over a hand-made story in a real DuckDB warehouse: detection, frozen targets, attribution, KPIs.
+
+The story (UTC; the shop is in Europe/Berlin, UTC+1 in November), built as of 2026-11-03 12:00, then again as of
+2026-11-07 12:00 after more raw data arrived:
+
+- V1 (DENY, tracked): out at both locations from 11-01 08:00; 3 units at L1 11-02 09:00 (restock R1); stock moved
+  from L1 to L2 at 15:00/15:02 (a 2-minute dip, webhooks arriving out of order: no restock); sold out 20:00;
+  back 11-03 06:00 for an hour (21 h after R1: suppressed by the cooldown). Stage 2: 4 units at 11-04 10:00 (R2).
+- V2 (CONTINUE) and V3 (untracked) go 0 -> 5: never restocks.
+- V4 (DENY): a 3-minute flap on 11-02; back at 11-03 11:57, 3 minutes before the first as_of: pending, then a
+  restock in stage 2.
+- Subscriptions, jobs, attempts, opens/clicks, product views and orders exercise targets, attribution and KPIs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from orchestration.warehouse import append_rows, ensure_raw_schema
+
+REPO = Path(__file__).resolve().parents[2]
+PROJECT_DIR = REPO / "dbt_project"
+DBT = Path(sys.executable).with_name("dbt")
+
+SHOP = "test-shop.myshopify.com"
+L1, L2 = "gid://shopify/Location/1001", "gid://shopify/Location/1002"
+P1, P2 = "gid://shopify/Product/501", "gid://shopify/Product/502"
+V1, V2, V3, V4 = (f"gid://shopify/ProductVariant/{n}" for n in (601, 602, 603, 604))
+ITEM = {V1: 2001, V2: 2002, V3: 2003, V4: 2004}
+LOCATION_NUMBER = {L1: 1001, L2: 1002}
+BERLIN = timedelta(hours=1)  # CET, all of November 2026
+
+AS_OF_1 = "2026-11-03 12:00:00"
+AS_OF_2 = "2026-11-07 12:00:00"
+
+
+def t(text: str) -> datetime:
+    """An aware UTC instant from 'YYYY-MM-DD HH:MM[:SS]'."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def naive(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def item_gid(variant: str) -> str:
+    return f"gid://shopify/InventoryItem/{ITEM[variant]}"
+
+
+def level_gid(variant: str, location: str) -> str:
+    return f"gid://shopify/InventoryLevel/{LOCATION_NUMBER[location]}?inventory_item_id={ITEM[variant]}"
+
+
+def poll(variant: str, location: str, available: int | None, updated_at: str) -> dict[str, Any]:
+    return {
+        "shop": SHOP,
+        "inventory_level_id": level_gid(variant, location),
+        "inventory_item_id": item_gid(variant),
+        "location_id": location,
+        "available": available,
+        "updated_at": t(updated_at),
+    }
+
+
+class Story:
+    """Writes the raw layer the way the ingest assets do: raw_shopify appended, raw_app replaced."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.webhooks: list[dict[str, Any]] = []
+        self.app: dict[str, list[dict[str, Any]]] = {
+            "subscriptions": [],
+            "notification_jobs": [],
+            "notification_attempts": [],
+            "tracking_events": [],
+        }
+
+    def append(self, table: str, rows: list[dict[str, Any]], ingested_at: str) -> None:
+        with duckdb.connect(str(self.path)) as connection:
+            ensure_raw_schema(connection)
+            append_rows(connection, table, rows, t(ingested_at))
+
+    def webhook(self, variant: str, location: str, available: int | None, updated_at: str, received_at: str) -> None:
+        """An inventory_levels/update body as Shopify signs it: updated_at in the shop's offset."""
+        local = t(updated_at).astimezone(UTC) + BERLIN
+        payload = {
+            "inventory_item_id": ITEM[variant],
+            "location_id": LOCATION_NUMBER[location],
+            "available": available,
+            "updated_at": local.strftime("%Y-%m-%dT%H:%M:%S") + "+01:00",
+            "admin_graphql_api_id": level_gid(variant, location),
+        }
+        number = len(self.webhooks) + 1
+        self.webhooks.append(
+            {
+                "id": number,
+                "shop": SHOP,
+                "topic": "inventory_levels/update",
+                "webhook_id": f"webhook-{number}",
+                "event_id": f"event-{number}",
+                "api_version": "2026-07",
+                "triggered_at": naive(updated_at),
+                "received_at": naive(received_at),
+                "payload": json.dumps(payload),
+            }
+        )
+
+    def copy_app_tables(self) -> None:
+        """Replace raw_app.* with the operational tables as they are now (what the copy asset does)."""
+        with duckdb.connect(str(self.path)) as connection:
+            ensure_raw_schema(connection)
+            for table, rows in [*self.app.items(), ("webhook_inbox", self.webhooks)]:
+                connection.execute(f"DELETE FROM raw_app.{table}")
+                for row in rows:
+                    columns = ", ".join(f'"{name}"' for name in row)
+                    marks = ", ".join("?" for _ in row)
+                    connection.execute(
+                        f"INSERT INTO raw_app.{table} ({columns}) VALUES ({marks})", list(row.values())
+                    )
+
+    def subscription(
+        self, number: int, variant: str, contact: str, created_at: str, unsubscribed_at: str | None = None
+    ) -> None:
+        self.app["subscriptions"].append(
+            {
+                "id": number,
+                "shop": SHOP,
+                "variant_id": variant,
+                "product_id": P1 if variant in (V1, V2) else P2,
+                "channel": "email",
+                "contact": contact,
+                "locale": "de" if number == 7 else "en",
+                "status": "unsubscribed" if unsubscribed_at else "active",
+                "created_at": naive(created_at),
+                "updated_at": naive(unsubscribed_at or created_at),
+                "unsubscribed_at": naive(unsubscribed_at) if unsubscribed_at else None,
+                "consent_text": "Tell me when it is back",
+                "consent_method": "form",
+                "consent_at": naive(created_at),
+            }
+        )
+
+    def job(self, number: int, subscription: int, contact: str, created_at: str, sent_at: str | None) -> None:
+        self.app["notification_jobs"].append(
+            {
+                "id": number,
+                "shop": SHOP,
+                "restock_event_id": "r1",
+                "subscription_id": subscription,
+                "variant_id": V1,
+                "channel": "email",
+                "contact": contact,
+                "locale": "en",
+                "status": "sent" if sent_at else "failed_permanent",
+                "priority": 1,
+                "context": "{}",
+                "due_at": naive(created_at),
+                "attempt_count": 1,
+                "created_at": naive(created_at),
+                "updated_at": naive(sent_at or created_at),
+                "sent_at": naive(sent_at) if sent_at else None,
+            }
+        )
+
+    def attempt(self, number: int, job: int, started_at: str, outcome: str) -> None:
+        self.app["notification_attempts"].append(
+            {
+                "id": number,
+                "job_id": job,
+                "attempt_number": number,
+                "provider": "sendgrid",
+                "started_at": naive(started_at),
+                "finished_at": naive(started_at),
+                "status_code": 202 if outcome == "accepted" else 400,
+                "outcome": outcome,
+            }
+        )
+
+    def event(self, event_type: str, occurred_at: str, *, job: int | None = None, client: str | None = None) -> None:
+        self.app["tracking_events"].append(
+            {
+                "id": len(self.app["tracking_events"]) + 1,
+                "shop": SHOP,
+                "event_type": event_type,
+                "occurred_at": naive(occurred_at),
+                "job_id": job,
+                "variant_id": V1,
+                "client_id": client,
+            }
+        )
+
+
+def order(number: int, email: str, created_at: str, total: str, updated_at: str | None = None, cancelled_at=None):
+    order_id = f"gid://shopify/Order/{number}"
+    row = {
+        "shop": SHOP,
+        "order_id": order_id,
+        "name": f"#{number}",
+        "email": email,
+        "created_at": t(created_at),
+        "updated_at": t(updated_at or created_at),
+        "cancelled_at": t(cancelled_at) if cancelled_at else None,
+        "currency_code": "EUR",
+        "total_price": Decimal(total),
+        "custom_attributes": "{}",
+    }
+    line = {
+        "shop": SHOP,
+        "order_id": order_id,
+        "line_item_id": f"gid://shopify/LineItem/{number}",
+        "variant_id": V1,
+        "product_id": P1,
+        "quantity": 1,
+        "unit_price": Decimal(total),
+        "order_updated_at": t(updated_at or created_at),
+    }
+    return row, line
+
+
+def stage_one(story: Story) -> None:
+    story.append(
+        "shops",
+        [{"shop": SHOP, "shop_id": "gid://shopify/Shop/1", "name": "Test Shop", "currency_code": "EUR",
+          "iana_timezone": "Europe/Berlin"}],
+        "2026-11-01 07:00",
+    )
+    story.append(
+        "locations",
+        [{"shop": SHOP, "location_id": loc, "name": name, "is_active": True, "fulfills_online_orders": True}
+         for loc, name in ((L1, "Warehouse"), (L2, "Shop floor"))],
+        "2026-11-01 07:00",
+    )
+    story.append(
+        "products",
+        [{"shop": SHOP, "product_id": P1, "title": "Wool Hat", "handle": "wool-hat", "status": "ACTIVE",
+          "updated_at": t("2026-10-01 00:00")},
+         {"shop": SHOP, "product_id": P2, "title": "Rain Jacket", "handle": "rain-jacket", "status": "ACTIVE",
+          "updated_at": t("2026-10-01 00:00")}],
+        "2026-11-01 07:00",
+    )
+    story.append(
+        "variants",
+        [{"shop": SHOP, "variant_id": variant, "product_id": P1 if variant in (V1, V2) else P2,
+          "inventory_item_id": item_gid(variant), "title": title, "sku": title.upper(), "price": Decimal(price),
+          "inventory_policy": policy, "tracked": tracked, "updated_at": t("2026-10-01 00:00")}
+         for variant, title, price, policy, tracked in (
+             (V1, "Red", "25.00", "DENY", True),
+             (V2, "Blue", "25.00", "CONTINUE", True),
+             (V3, "S", "80.00", "DENY", False),
+             (V4, "M", "80.00", "DENY", True),
+         )],
+        "2026-11-01 07:00",
+    )
+    # The first full poll: everything at 0.
+    story.append(
+        "inventory_levels",
+        [poll(variant, location, 0, "2026-11-01 08:00") for variant in ITEM for location in (L1, L2)],
+        "2026-11-01 08:01",
+    )
+    story.webhook(V1, L1, 3, "2026-11-02 09:00", "2026-11-02 09:00:02")  # R1
+    # A transfer L1 -> L2; the L1 webhook is retried and arrives after the L2 one.
+    story.webhook(V1, L2, 3, "2026-11-02 15:02", "2026-11-02 15:02:05")
+    story.webhook(V1, L1, 0, "2026-11-02 15:00", "2026-11-02 15:10:00")
+    # Sold out, seen by a poll that also re-reads the transfer (duplicates of webhook observations).
+    story.append(
+        "inventory_levels",
+        [poll(V1, L1, 0, "2026-11-02 15:00"), poll(V1, L2, 0, "2026-11-02 20:00")],
+        "2026-11-02 20:05",
+    )
+    story.webhook(V1, L2, 5, "2026-11-03 06:00", "2026-11-03 06:00:01")  # 21 h after R1: cooldown
+    story.webhook(V1, L2, 0, "2026-11-03 07:00", "2026-11-03 07:00:01")
+    story.webhook(V2, L1, 5, "2026-11-02 10:00", "2026-11-02 10:00:01")  # CONTINUE
+    story.webhook(V3, L1, 5, "2026-11-02 10:00", "2026-11-02 10:00:01")  # untracked
+    story.webhook(V4, L1, 1, "2026-11-02 12:00", "2026-11-02 12:00:01")  # flap
+    story.webhook(V4, L1, 0, "2026-11-02 12:03", "2026-11-02 12:03:01")
+    story.webhook(V4, L1, 2, "2026-11-03 11:57", "2026-11-03 11:57:01")  # pending at AS_OF_1
+
+    story.subscription(1, V1, "a@example.com", "2026-11-01 10:00")
+    story.subscription(2, V1, "b@example.com", "2026-11-01 12:00", unsubscribed_at="2026-11-02 10:00")
+    story.subscription(3, V1, "c@example.com", "2026-11-01 11:00", unsubscribed_at="2026-11-02 08:00")
+    story.subscription(4, V1, "d@example.com", "2026-11-02 12:00")  # after R1: waits for R2
+    story.subscription(5, V4, "e@example.com", "2026-11-01 09:00")
+    story.subscription(6, V2, "f@example.com", "2026-11-01 13:00")  # CONTINUE: never answered
+    story.subscription(7, V1, "g@example.com", "2026-11-02 09:00")  # exactly at R1: answered by R1
+    story.subscription(8, V1, "h@example.com", "2026-11-04 09:00")  # after AS_OF_1: not there yet
+
+    story.job(1, 1, "a@example.com", "2026-11-02 09:10", sent_at="2026-11-02 09:11")
+    story.job(2, 2, "b@example.com", "2026-11-02 09:10", sent_at=None)
+    story.job(3, 7, "g@example.com", "2026-11-02 09:10", sent_at="2026-11-02 23:30")  # 00:30 on 11-03 in Berlin
+    story.attempt(1, 1, "2026-11-02 09:10:30", "transient")
+    story.attempt(2, 1, "2026-11-02 09:11", "accepted")
+    story.attempt(3, 2, "2026-11-02 09:11", "permanent")
+    story.attempt(4, 3, "2026-11-02 23:30", "accepted")
+
+    story.event("product_viewed", "2026-11-01 09:00", client="c1")
+    story.event("product_viewed", "2026-11-02 10:00", client="c1")
+    story.event("product_viewed", "2026-11-01 23:30", client="c2")  # 00:30 on 11-02 in Berlin
+    story.event("product_viewed", "2026-11-02 11:00", client="c3")
+    story.event("open", "2026-11-02 10:00", job=1)
+    story.event("click", "2026-11-02 12:00", job=1)
+    story.event("click", "2026-11-02 13:00", job=2)  # a job never sent: no touch
+    story.event("open", "2026-11-02 23:45", job=3)
+
+    o1, o1_line = order(1, "a@example.com", "2026-11-03 08:00", "50.00")  # click of job 1
+    o2, o2_line = order(2, "b@example.com", "2026-11-02 14:00", "30.00")  # b's touch is on an unsent job
+    o3, o3_line = order(3, "z@example.com", "2026-11-02 15:00", "20.00")  # no subscriber
+    o4, o4_line = order(4, "g@example.com", "2026-11-03 09:00", "40.00")
+    o4_cancelled, o4_cancelled_line = order(
+        4, "g@example.com", "2026-11-03 09:00", "40.00", updated_at="2026-11-03 10:00", cancelled_at="2026-11-03 10:00"
+    )
+    story.append("orders", [o1, o2, o3, o4], "2026-11-03 09:30")
+    story.append("order_lines", [o1_line, o2_line, o3_line, o4_line], "2026-11-03 09:30")
+    story.append("orders", [o4_cancelled], "2026-11-03 11:00")
+    story.append("order_lines", [o4_cancelled_line], "2026-11-03 11:00")
+    story.copy_app_tables()
+
+
+def stage_two(story: Story) -> None:
+    story.webhook(V1, L2, 4, "2026-11-04 10:00", "2026-11-04 10:00:01")  # R2
+    story.append(
+        "products",
+        [{"shop": SHOP, "product_id": P1, "title": "Wool Hat (new)", "handle": "wool-hat", "status": "ACTIVE",
+          "updated_at": t("2026-11-04 08:00")}],
+        "2026-11-04 08:05",
+    )
+    o5, o5_line = order(5, "a@example.com", "2026-11-07 12:00", "60.00")  # exactly 120 h after the click
+    story.append("orders", [o5], "2026-11-07 12:00")
+    story.append("order_lines", [o5_line], "2026-11-07 12:00")
+    story.copy_app_tables()
+
+
+def dbt_build(warehouse: Path, work: Path, as_of: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "BACKINSTOCK_WAREHOUSE_PATH": str(warehouse), "DO_NOT_TRACK": "1"}
+    return subprocess.run(
+        [
+            str(DBT), "build",
+            "--project-dir", str(PROJECT_DIR),
+            "--profiles-dir", str(PROJECT_DIR),
+            "--target-path", str(work / "target"),
+            "--log-path", str(work / "logs"),
+            "--vars", json.dumps({"as_of": as_of}),
+        ],
+        cwd=PROJECT_DIR,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def rows(warehouse: Path, sql: str) -> list[dict[str, Any]]:
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        cursor = connection.execute(sql)
+        columns = [column[0] for column in cursor.description]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def restock_id(variant: str, restocked_at: str) -> str:
+    import hashlib
+
+    return hashlib.md5(f"{SHOP}|{variant}|{restocked_at}".encode()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Both builds, once for the module: the warehouse and snapshots of the marts after each."""
+    work = tmp_path_factory.mktemp("dbt")
+    warehouse = work / "warehouse.duckdb"
+    story = Story(warehouse)
+    stage_one(story)
+    first = dbt_build(warehouse, work, AS_OF_1)
+    assert first.returncode == 0, first.stdout[-6000:]
+    snapshot = {
+        mart: rows(warehouse, f"SELECT * FROM {mart} ORDER BY ALL")
+        for mart in ("restock_events", "notification_targets", "notification_attributions", "kpi_daily", "kpi_summary")
+    }
+    stage_two(story)
+    second = dbt_build(warehouse, work, AS_OF_2)
+    assert second.returncode == 0, second.stdout[-6000:]
+    return {"warehouse": warehouse, "first": snapshot}
+
+
+def test_restocks_as_of_the_first_build(built: dict[str, Any]) -> None:
+    assert built["first"]["restock_events"] == [
+        {
+            "restock_event_id": restock_id(V1, "2026-11-02 09:00:00"),
+            "shop": SHOP,
+            "variant_id": V1,
+            "product_id": P1,
+            "restocked_at": naive("2026-11-02 09:00"),
+            "sellable_quantity": 3,
+            "threshold": 1,
+            "debounce_minutes": 5,
+            "cooldown_hours": 24,
+        }
+    ]
+
+
+def test_restocks_as_of_the_second_build(built: dict[str, Any]) -> None:
+    restocks = rows(
+        built["warehouse"], "SELECT variant_id, restocked_at, sellable_quantity FROM restock_events ORDER BY ALL"
+    )
+    assert restocks == [
+        {"variant_id": V1, "restocked_at": naive("2026-11-02 09:00"), "sellable_quantity": 3},
+        {"variant_id": V1, "restocked_at": naive("2026-11-04 10:00"), "sellable_quantity": 4},
+        {"variant_id": V4, "restocked_at": naive("2026-11-03 11:57"), "sellable_quantity": 2},
+    ]
+
+
+def test_first_targets(built: dict[str, Any]) -> None:
+    targets = sorted(built["first"]["notification_targets"], key=lambda row: row["target_rank"])
+    assert [(row["subscription_id"], row["target_rank"]) for row in targets] == [(1, 1), (2, 2), (7, 3)]
+    first = targets[0]
+    assert first == {
+        "target_id": first["target_id"],
+        "restock_event_id": restock_id(V1, "2026-11-02 09:00:00"),
+        "shop": SHOP,
+        "variant_id": V1,
+        "product_id": P1,
+        "subscription_id": 1,
+        "channel": "email",
+        "contact": "a@example.com",
+        "locale": "en",
+        "signed_up_at": naive("2026-11-01 10:00"),
+        "restocked_at": naive("2026-11-02 09:00"),
+        "target_rank": 1,
+        "product_title": "Wool Hat",
+        "variant_title": "Red",
+        "product_handle": "wool-hat",
+        "price": Decimal("25.00"),
+        "currency_code": "EUR",
+        "shop_name": "Test Shop",
+    }
+    assert len(first["target_id"]) == 32
+
+
+def test_targets_are_frozen_and_new_ones_appear(built: dict[str, Any]) -> None:
+    now = rows(built["warehouse"], "SELECT * FROM notification_targets ORDER BY ALL")
+    before = {row["subscription_id"]: row for row in built["first"]["notification_targets"]}
+    after = {row["subscription_id"]: row for row in now}
+    for subscription, row in before.items():
+        assert after[subscription] == row  # the title changed since: the frozen row still says "Wool Hat"
+    new = {
+        subscription: (row["restock_event_id"], row["target_rank"], row["product_title"])
+        for subscription, row in after.items()
+        if subscription not in before
+    }
+    r2 = restock_id(V1, "2026-11-04 10:00:00")
+    r4 = restock_id(V4, "2026-11-03 11:57:00")
+    assert new == {4: (r2, 1, "Wool Hat (new)"), 8: (r2, 2, "Wool Hat (new)"), 5: (r4, 1, "Rain Jacket")}
+
+
+def test_attributions(built: dict[str, Any]) -> None:
+    first = [(row["order_id"], row["job_id"], row["touch_type"]) for row in built["first"]["notification_attributions"]]
+    assert first == [("gid://shopify/Order/1", 1, "click")]
+    now = rows(built["warehouse"], "SELECT * FROM notification_attributions ORDER BY ordered_at")
+    assert [(row["order_id"], row["job_id"], row["touch_type"], row["order_total"]) for row in now] == [
+        ("gid://shopify/Order/1", 1, "click", Decimal("50.00")),
+        ("gid://shopify/Order/5", 1, "click", Decimal("60.00")),  # at the window's last instant
+    ]
+    assert now[0]["subscription_id"] == 1 and now[0]["variant_id"] == V1 and now[0]["currency_code"] == "EUR"
+
+
+def test_kpi_daily_as_of_the_first_build(built: dict[str, Any]) -> None:
+    daily = {row["kpi_date"].isoformat(): row for row in built["first"]["kpi_daily"]}
+    assert sorted(daily) == ["2026-11-01", "2026-11-02", "2026-11-03"]
+    counts = (
+        "product_viewers signups restocks notification_jobs notifications_attempted notifications_sent "
+        "notifications_opened notifications_clicked attributed_orders total_orders"
+    ).split()
+    expected = {
+        "2026-11-01": (1, 5, 0, 0, 0, 0, 0, 0, 0, 0),
+        "2026-11-02": (3, 2, 1, 3, 2, 1, 1, 1, 0, 2),
+        "2026-11-03": (0, 0, 0, 0, 1, 1, 1, 0, 1, 1),
+    }
+    assert {day: tuple(row[c] for c in counts) for day, row in daily.items()} == expected
+    assert daily["2026-11-02"]["total_revenue"] == Decimal("50.00")
+    assert daily["2026-11-03"]["attributed_revenue"] == Decimal("50.00")
+    assert daily["2026-11-01"]["signup_rate"] == 5.0
+    assert daily["2026-11-02"]["signup_rate"] == pytest.approx(2 / 3)
+    assert daily["2026-11-02"]["delivery_success_rate"] == 0.5
+    assert daily["2026-11-02"]["conversion_rate"] == 0.0
+    assert daily["2026-11-03"]["conversion_rate"] == 1.0
+    assert daily["2026-11-03"]["revenue_contribution"] == 1.0
+    assert daily["2026-11-01"]["delivery_success_rate"] is None
+    assert daily["2026-11-01"]["revenue_contribution"] is None
+    assert {row["currency_code"] for row in daily.values()} == {"EUR"}
+
+
+def test_kpi_summary(built: dict[str, Any]) -> None:
+    (first,) = built["first"]["kpi_summary"]
+    assert first["product_viewers"] == 3  # c1 on two days counts once
+    assert (first["signups"], first["restocks"], first["notification_jobs"]) == (7, 1, 3)
+    assert (first["notifications_attempted"], first["notifications_sent"]) == (3, 2)
+    assert (first["notifications_opened"], first["notifications_clicked"]) == (2, 1)
+    assert (first["attributed_orders"], first["attributed_revenue"]) == (1, Decimal("50.00"))
+    assert (first["total_orders"], first["total_revenue"]) == (3, Decimal("100.00"))
+    assert first["signup_rate"] == pytest.approx(7 / 3)
+    assert first["delivery_success_rate"] == pytest.approx(2 / 3)
+    assert first["conversion_rate"] == 0.5
+    assert first["revenue_contribution"] == 0.5
+
+    (now,) = rows(built["warehouse"], "SELECT * FROM kpi_summary")
+    assert (now["signups"], now["restocks"], now["notification_jobs"]) == (8, 3, 6)
+    assert (now["attributed_orders"], now["attributed_revenue"]) == (2, Decimal("110.00"))
+    assert (now["total_orders"], now["total_revenue"]) == (4, Decimal("160.00"))
+
+
+def test_kpi_daily_spine_fills_quiet_days(built: dict[str, Any]) -> None:
+    daily = rows(built["warehouse"], "SELECT * FROM kpi_daily ORDER BY kpi_date")
+    assert [row["kpi_date"].isoformat() for row in daily] == [f"2026-11-0{day}" for day in range(1, 8)]
+    quiet = daily[4]  # 11-05: nothing happened
+    assert (quiet["signups"], quiet["total_orders"], quiet["total_revenue"]) == (0, 0, Decimal("0.00"))
+    assert quiet["signup_rate"] is None and quiet["conversion_rate"] is None
