@@ -20,7 +20,7 @@ from backinstock.settings import DispatchSettings, Settings
 from backinstock.store import jobs, subscriptions, suppressions
 from backinstock.store.jobs import Job
 from dispatch.backoff import retry_delay
-from dispatch.classify import ACCEPTED, ACCOUNT, PERMANENT, RATE_LIMITED
+from dispatch.classify import ACCEPTED, ACCOUNT, PERMANENT, RATE_LIMITED, UNKNOWN
 from dispatch.eligibility import ineligibility
 from dispatch.providers import EmailProvider, ProviderResult, email_provider
 from dispatch.render import compose
@@ -153,6 +153,10 @@ def settle(
         )
         return (jobs.SENT if sent else LEASE_LOST), None
     error = result.error or result.outcome
+    if result.outcome == UNKNOWN and result.status_code is None:
+        # Sent, never answered: the provider may have accepted it. No idempotency key exists, so a retry
+        # could notify twice; a person decides (replay) instead.
+        return _closed(connection, job, worker_id, jobs.DEAD_LETTER, f"{jobs.UNANSWERED}: {error}", now), None
     if result.outcome == PERMANENT:
         if result.recipient_rejected:
             suppressions.suppress(

@@ -34,6 +34,7 @@ HELD_FOR_REVIEW = (
     "outcome unknown: the lease expired after the provider was called and before its answer was recorded;"
     " held for review (replay to resend)"
 )
+UNANSWERED = "outcome unknown: the provider was called and did not answer; held for review (replay to resend)"
 NEVER_SENT = "lease expired before the provider was called; returned to the queue"
 
 

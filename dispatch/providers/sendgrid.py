@@ -35,6 +35,8 @@ def sendgrid_body(message: EmailMessage) -> dict[str, Any]:
         ],
         "headers": message.headers,
         "custom_args": message.custom_args,
+        # We track opens and clicks ourselves (signed tokens); SendGrid's tracking would rewrite our links.
+        "tracking_settings": {"click_tracking": {"enable": False}, "open_tracking": {"enable": False}},
     }
 
 

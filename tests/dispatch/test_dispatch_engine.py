@@ -83,6 +83,10 @@ def test_sends_one_message_with_headers_links_and_escaped_html(store_engine, dis
         "List-Unsubscribe": f"<https://alerts.example.test/u/{unsubscribe}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
+    assert body["tracking_settings"] == {
+        "click_tracking": {"enable": False},
+        "open_tracking": {"enable": False},
+    }
 
     assert (job.status, job.sent_at, job.provider_message_id, job.lease_owner) == ("sent", NOW, "msg-1", None)
     [attempt] = attempt_rows(store_engine)
@@ -244,7 +248,10 @@ def test_a_lost_worker_mid_send_is_held_for_review_not_resent(store_engine, disp
     assert [a.outcome for a in attempt_rows(store_engine)] == ["unknown"]
 
 
-def test_unreachable_provider_is_transient_and_a_slow_one_unknown(store_engine, dispatch_settings, sendgrid):
+def test_unreachable_provider_is_retried_and_an_unanswered_send_held_for_review(
+    store_engine, dispatch_settings, sendgrid
+):
+    """Never reached: safe to retry. Reached but unanswered: it may have gone out, so no automatic resend."""
     enqueue(store_engine, ["ada@example.com", "bob@example.com"])
     closed = dispatch_settings.email.model_copy(update={"api_url": "http://127.0.0.1:9"})
     dispatch_due(store_engine, dispatch_settings.model_copy(update={"email": closed}), NOW, limit=1)
@@ -254,7 +261,8 @@ def test_unreachable_provider_is_transient_and_a_slow_one_unknown(store_engine, 
 
     outcomes = [(a.outcome, a.status_code) for a in attempt_rows(store_engine)]
     assert outcomes == [("transient", None), ("unknown", None)]
-    assert [job.status for job in job_rows(store_engine)] == ["retry_scheduled", "retry_scheduled"]
+    assert [job.status for job in job_rows(store_engine)] == ["retry_scheduled", "dead_letter"]
+    assert job_rows(store_engine)[1].last_error.startswith(jobs.UNANSWERED)
 
 
 def _template_row(locale, **parts):

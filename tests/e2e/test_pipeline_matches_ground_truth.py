@@ -1,0 +1,89 @@
+"""The whole loop, end to end: simulator → storefront → Dagster cycles → dispatch → KPI marts, compared
+with the KPIs the simulator computes from its own event log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from backinstock.store import tables
+from backinstock.store.engine import create_store_engine
+from orchestration.demo import ROWS, DemoPlan, DemoWorld, agrees, comparison_table, play
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def finished_world(tmp_path_factory):
+    """Two simulated days of the small store, a cycle every 6 hours; the world stays up for inspection."""
+    data_dir = tmp_path_factory.mktemp("e2e") / "data"
+    plan = DemoPlan(data_dir=data_dir, scenario="small", seed=11, days=2, cycle_hours=6)
+    with DemoWorld(plan) as world:
+        runs, resent = play(world, progress=lambda line: None)
+        yield world, runs, resent, world.pipeline_summary(), world.ground_truth(plan.end)
+
+
+def test_every_kpi_agrees_with_ground_truth(finished_world):
+    _world, _runs, _resent, pipeline, truth = finished_world
+    table, all_agree = comparison_table(pipeline, truth)
+    assert all_agree, "\n" + table
+    totals = truth["totals"]
+    for kpi in ("restocks", "notifications_sent", "attributed_orders"):
+        assert totals[kpi] > 0, f"the small store should exercise {kpi}\n{table}"
+
+
+def test_daily_kpis_agree_with_ground_truth(finished_world):
+    world, _runs, _resent, _pipeline, truth = finished_world
+    rows = pd.read_parquet(world.data_dir / "marts" / "kpi_daily.parquet").to_dict("records")
+    daily = {str(row["kpi_date"])[:10]: row for row in rows}
+    for day in truth["daily"]:
+        row = daily.get(day["date"], {})
+        for kpi in ROWS:
+            pipeline, expected = row.get(kpi.key), day.get(kpi.key)
+            assert agrees(kpi.kind, pipeline, expected), (day["date"], kpi.key, pipeline, expected)
+
+
+def test_rerunning_the_cycle_with_nothing_new_sends_nothing(finished_world):
+    _world, runs, resent, _pipeline, _truth = finished_world
+    assert runs[-1].as_of == runs[-2].as_of
+    assert resent == 0
+
+
+def test_one_job_per_subscription_and_one_accepted_attempt_per_sent_job(finished_world):
+    world, *_ = finished_world
+    engine = create_store_engine(f"sqlite:///{world.data_dir / 'backinstock.db'}")
+    with engine.connect() as connection:
+        jobs = connection.execute(sa.select(tables.notification_jobs)).mappings().all()
+        attempts = connection.execute(sa.select(tables.notification_attempts)).mappings().all()
+    assert len({job["subscription_id"] for job in jobs}) == len(jobs)
+    accepted = {}
+    for attempt in attempts:
+        if attempt["outcome"] == "accepted":
+            accepted[attempt["job_id"]] = accepted.get(attempt["job_id"], 0) + 1
+    sent = {job["id"] for job in jobs if job["status"] == "sent"}
+    assert set(accepted) == sent
+    assert set(accepted.values()) == {1}
+
+
+def test_restocks_match_the_simulators_own_list(finished_world):
+    world, _runs, _resent, _pipeline, truth = finished_world
+    detected = pd.read_parquet(world.data_dir / "marts" / "restock_events.parquet").itertuples()
+    pipeline = sorted((row.variant_id, row.restocked_at.strftime("%Y-%m-%dT%H:%M:%S")) for row in detected)
+    expected = sorted((row["variant_id"], row["restocked_at"][:19]) for row in truth["restocks"])
+    assert pipeline == expected
+
+
+def test_no_web_process_opens_the_warehouse(finished_world):
+    """The storefront ran the whole time beside Dagster: it never loaded DuckDB nor held the file open."""
+    world, *_ = finished_world
+    storefront = world.processes[1]
+    proc = Path(f"/proc/{storefront.pid}")
+    if not proc.exists():
+        pytest.skip("no /proc on this system")
+    mapped = (proc / "maps").read_text()
+    assert "duckdb" not in mapped
+    open_files = [str(link.readlink()) for link in (proc / "fd").iterdir() if link.is_symlink()]
+    assert not any("warehouse.duckdb" in path for path in open_files)
