@@ -4,7 +4,7 @@
 --   product_viewed           pixel client id, at each view
 --   signup                   subscription, at created_at
 --   restock                  restock event, at restocked_at
---   notification_job         target (the rule's answer; one job per target), at its restock
+--   notification_job         target of a restock known at as_of (one job per target), at its restock
 --   notification_attempted / _sent / _opened / _clicked
 --                            job, at the instant it was sent (its first attempt when it never was)
 --   attributed_order         order, at ordered_at, amount = order total
@@ -42,11 +42,13 @@ restocks as (
 
 targets as (
 
-    -- the targets mart is frozen and may hold rows written at a later as_of than this run's (a replay)
-    select shop, 'notification_job', target_id, restocked_at, null
-    from {{ ref('notification_targets') }}
-    where restocked_at <= {{ as_of() }}
-        and signed_up_at <= {{ as_of() }}
+    -- the targets mart is frozen: it may hold rows written at a later as_of than this run's (a replay), or
+    -- answer a restock that later data no longer shows; count the targets of the restocks known as of as_of
+    select targets.shop, 'notification_job', targets.target_id, targets.restocked_at, null
+    from {{ ref('notification_targets') }} as targets
+    inner join {{ ref('restock_events') }} as restocks
+        on restocks.restock_event_id = targets.restock_event_id
+    where targets.signed_up_at <= {{ as_of() }}
 
 ),
 
