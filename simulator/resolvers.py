@@ -1,0 +1,340 @@
+"""The store seen through the Admin GraphQL schema: the root value graphql-core executes against.
+
+Each object becomes a dict keyed by GraphQL field name; fields with arguments or that lead elsewhere are
+callables `(info, **args)`, which graphql-core's default resolver calls, so nothing is built before it is
+asked for. Fields left out resolve to null. Connections page with opaque keyset cursors: a cursor holds the
+sort key of the last row served, so a page boundary survives rows being added between calls.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from graphql import GraphQLError
+
+from simulator.gids import gid, gid_number, inventory_level_gid
+from simulator.instants import format_instant
+from simulator.search import SearchSyntaxError, matches, parse_search
+from simulator.store import Level, LineItem, Location, Order, Product, Store, Variant
+
+MAX_PAGE_SIZE = 250
+QUANTITY_NAMES = (
+    "available",
+    "on_hand",
+    "committed",
+    "incoming",
+    "reserved",
+    "damaged",
+    "safety_stock",
+    "quality_control",
+)
+
+
+def encode_cursor(key: Sequence[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> list[Any]:
+    try:
+        return json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except ValueError as bad:
+        raise GraphQLError(f"Invalid cursor for current pagination sort: {cursor!r}") from bad
+
+
+def connection(
+    rows: Sequence[Any],
+    sort_key: Callable[[Any], list[Any]],
+    to_node: Callable[[Any], dict[str, Any]],
+    *,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+    reverse: bool = False,
+    **_ignored: Any,
+) -> dict[str, Any]:
+    """One page of `rows` as a Relay connection with `nodes`, `edges` and `pageInfo`."""
+    if first is None and last is None:
+        raise GraphQLError("you must provide one of first or last")
+    for name, size in (("first", first), ("last", last)):
+        if size is not None and not 0 <= size <= MAX_PAGE_SIZE:
+            raise GraphQLError(f"The {name} argument must be between 0 and {MAX_PAGE_SIZE}")
+    ordered = sorted(rows, key=sort_key, reverse=reverse)
+    keys = [sort_key(row) for row in ordered]
+
+    def beyond(key: list[Any], bound: list[Any]) -> bool:
+        return key < bound if reverse else key > bound
+
+    low, high = 0, len(ordered)
+    if after is not None:
+        bound = decode_cursor(after)
+        low = next((i for i, key in enumerate(keys) if beyond(key, bound)), len(ordered))
+    if before is not None:
+        bound = decode_cursor(before)
+        high = next((i for i, key in enumerate(keys) if not beyond(bound, key)), len(ordered))
+    high = max(low, high)
+    start, stop = low, high
+    if first is not None:
+        stop = min(stop, start + first)
+    if last is not None:
+        start = max(start, stop - last)
+    page = list(zip(ordered[start:stop], keys[start:stop], strict=True))
+    edges = [{"cursor": encode_cursor(key), "node": to_node(row)} for row, key in page]
+    return {
+        "nodes": [edge["node"] for edge in edges],
+        "edges": edges,
+        "pageInfo": {
+            "hasNextPage": stop < len(ordered),
+            "hasPreviousPage": start > 0,
+            "startCursor": edges[0]["cursor"] if edges else None,
+            "endCursor": edges[-1]["cursor"] if edges else None,
+        },
+    }
+
+
+def searched(rows: Sequence[Any], instants: Callable[[Any], dict[str, Any]], query: str | None) -> list[Any]:
+    try:
+        predicates = parse_search(query)
+    except SearchSyntaxError as bad:
+        raise GraphQLError(str(bad)) from bad
+    return [row for row in rows if matches(predicates, instants(row))]
+
+
+def money(amount: Decimal, currency: str) -> dict[str, Any]:
+    value = {"amount": f"{amount:.2f}", "currencyCode": currency}
+    return {"shopMoney": value, "presentmentMoney": value}
+
+
+class AdminGraph:
+    """Builds GraphQL-shaped views of one store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def root(self) -> dict[str, Any]:
+        return {
+            "shop": lambda info: self.shop(),
+            "locations": self._locations,
+            "location": lambda info, id=None: self._by_gid(
+                id, "Location", self.store.locations, self.location
+            ),
+            "products": self._products,
+            "product": lambda info, id: self._by_gid(id, "Product", self.store.products, self.product),
+            "productVariants": self._variants,
+            "productVariant": lambda info, id: self._by_gid(
+                id, "ProductVariant", self.store.variants, self.variant
+            ),
+            "orders": self._orders,
+            "order": lambda info, id: self._by_gid(id, "Order", self.store.orders, self.order),
+        }
+
+    @staticmethod
+    def _by_gid(
+        text: str | None, kind: str, table: dict[int, Any], to_node: Callable[[Any], dict]
+    ) -> dict | None:
+        number = gid_number(text or "", kind)
+        return to_node(table[number]) if number in table else None
+
+    def shop(self) -> dict[str, Any]:
+        shop = self.store.shop
+        return {
+            "id": gid("Shop", shop.id),
+            "name": shop.name,
+            "email": shop.email,
+            "myshopifyDomain": shop.domain,
+            "currencyCode": shop.currency,
+            "ianaTimezone": shop.timezone,
+            "createdAt": format_instant(shop.created_at),
+            "updatedAt": format_instant(shop.created_at),
+        }
+
+    def _locations(
+        self, info: Any, includeInactive: bool = False, query: str | None = None, **page: Any
+    ) -> dict:
+        rows = [
+            location for location in self.store.locations.values() if includeInactive or location.is_active
+        ]
+        rows = searched(rows, lambda loc: {"updated_at": loc.created_at, "created_at": loc.created_at}, query)
+        return connection(rows, lambda loc: [loc.id], self.location, **page)
+
+    def location(self, location: Location) -> dict[str, Any]:
+        return {
+            "id": gid("Location", location.id),
+            "legacyResourceId": str(location.id),
+            "name": location.name,
+            "isActive": location.is_active,
+            "fulfillsOnlineOrders": location.fulfills_online_orders,
+            "createdAt": format_instant(location.created_at),
+            "updatedAt": format_instant(location.created_at),
+            "inventoryLevels": lambda info, query=None, **page: self._levels(
+                [lv for lv in self.store.levels.values() if lv.location_id == location.id], query, page
+            ),
+        }
+
+    def _levels(self, levels: list[Level], query: str | None, page: dict[str, Any]) -> dict:
+        rows = searched(levels, lambda lv: {"updated_at": lv.updated_at, "created_at": lv.created_at}, query)
+        return connection(rows, lambda lv: [lv.location_id, lv.inventory_item_id], self.level, **page)
+
+    def level(self, level: Level) -> dict[str, Any]:
+        def quantities(info: Any, names: list[str]) -> list[dict[str, Any]]:
+            unknown = [name for name in names if name not in QUANTITY_NAMES]
+            if unknown:
+                raise GraphQLError(f"Invalid quantity names: {', '.join(unknown)}")
+            return [self._quantity(level, name) for name in names]
+
+        return {
+            "id": inventory_level_gid(level.location_id, level.inventory_item_id),
+            "isActive": self.store.locations[level.location_id].is_active,
+            "createdAt": format_instant(level.created_at),
+            "updatedAt": format_instant(level.updated_at),
+            "item": lambda info: self.inventory_item(self.store.variant_by_item[level.inventory_item_id]),
+            "location": lambda info: self.location(self.store.locations[level.location_id]),
+            "quantities": quantities,
+        }
+
+    @staticmethod
+    def _quantity(level: Level, name: str) -> dict[str, Any]:
+        """`available` and `on_hand` follow the stock (nothing is ever committed here); the rest stay 0."""
+        moving = name in ("available", "on_hand")
+        return {
+            "id": f"gid://shopify/InventoryQuantity/{level.location_id}?inventory_item_id="
+            f"{level.inventory_item_id}&name={name}",
+            "name": name,
+            "quantity": level.available if moving else 0,
+            "updatedAt": format_instant(level.updated_at if moving else level.created_at),
+        }
+
+    def inventory_item(self, variant: Variant) -> dict[str, Any]:
+        return {
+            "id": gid("InventoryItem", variant.inventory_item_id),
+            "legacyResourceId": str(variant.inventory_item_id),
+            "sku": variant.sku,
+            "tracked": variant.tracked,
+            "createdAt": format_instant(variant.created_at),
+            "updatedAt": format_instant(variant.created_at),
+            "variant": lambda info: self.variant(variant),
+            "inventoryLevels": lambda info, query=None, **page: self._levels(
+                self.store.levels_of(variant), query, page
+            ),
+        }
+
+    def _products(self, info: Any, query: str | None = None, sortKey: str = "ID", **page: Any) -> dict:
+        rows = searched(
+            list(self.store.products.values()),
+            lambda p: {"updated_at": p.created_at, "created_at": p.created_at},
+            query,
+        )
+        return connection(
+            rows, _sort_key(sortKey, lambda p: p.created_at, lambda p: p.title), self.product, **page
+        )
+
+    def product(self, product: Product) -> dict[str, Any]:
+        variants = [v for v in self.store.variants.values() if v.product_id == product.id]
+        return {
+            "id": gid("Product", product.id),
+            "legacyResourceId": str(product.id),
+            "title": product.title,
+            "handle": product.handle,
+            "vendor": product.vendor,
+            "status": "ACTIVE",
+            "createdAt": format_instant(product.created_at),
+            "updatedAt": format_instant(product.created_at),
+            "totalInventory": sum(self.store.sellable(v) for v in variants if v.tracked),
+            "variants": lambda info, sortKey="POSITION", **page: connection(
+                variants, lambda v: [v.id], self.variant, **page
+            ),
+        }
+
+    def _variants(self, info: Any, query: str | None = None, sortKey: str = "ID", **page: Any) -> dict:
+        rows = searched(
+            list(self.store.variants.values()),
+            lambda v: {"updated_at": v.created_at, "created_at": v.created_at},
+            query,
+        )
+        return connection(
+            rows, _sort_key(sortKey, lambda v: v.created_at, lambda v: v.title), self.variant, **page
+        )
+
+    def variant(self, variant: Variant) -> dict[str, Any]:
+        product = self.store.products[variant.product_id]
+        return {
+            "id": gid("ProductVariant", variant.id),
+            "legacyResourceId": str(variant.id),
+            "title": variant.title,
+            "displayName": f"{product.title} - {variant.title}",
+            "sku": variant.sku,
+            "price": f"{variant.price:.2f}",
+            "inventoryPolicy": variant.inventory_policy,
+            "inventoryQuantity": sum(level.available for level in self.store.levels_of(variant)),
+            "availableForSale": self.store.can_sell(variant),
+            "createdAt": format_instant(variant.created_at),
+            "updatedAt": format_instant(variant.created_at),
+            "product": lambda info: self.product(product),
+            "inventoryItem": lambda info: self.inventory_item(variant),
+        }
+
+    def _orders(self, info: Any, query: str | None = None, sortKey: str = "ID", **page: Any) -> dict:
+        rows = searched(
+            list(self.store.orders.values()),
+            lambda o: {"updated_at": o.updated_at, "created_at": o.created_at},
+            query,
+        )
+        return connection(
+            rows, _sort_key(sortKey, lambda o: o.updated_at, lambda o: o.name), self.order, **page
+        )
+
+    def order(self, order: Order) -> dict[str, Any]:
+        currency = self.store.shop.currency
+        return {
+            "id": gid("Order", order.id),
+            "legacyResourceId": str(order.id),
+            "name": order.name,
+            "email": order.email,
+            "createdAt": format_instant(order.created_at),
+            "updatedAt": format_instant(order.updated_at),
+            "processedAt": format_instant(order.created_at),
+            "cancelledAt": None,
+            "closed": False,
+            "test": False,
+            "currencyCode": currency,
+            "presentmentCurrencyCode": currency,
+            "customAttributes": [{"key": key, "value": value} for key, value in order.custom_attributes],
+            "subtotalPriceSet": money(order.total, currency),
+            "totalPriceSet": money(order.total, currency),
+            "lineItems": lambda info, **page: connection(
+                order.lines, lambda line: [line.id], self.line_item, **page
+            ),
+        }
+
+    def line_item(self, line: LineItem) -> dict[str, Any]:
+        variant = self.store.variants[line.variant_id]
+        product = self.store.products[variant.product_id]
+        currency = self.store.shop.currency
+        return {
+            "id": gid("LineItem", line.id),
+            "name": f"{product.title} - {variant.title}",
+            "title": product.title,
+            "sku": variant.sku,
+            "vendor": product.vendor,
+            "quantity": line.quantity,
+            "customAttributes": [],
+            "variant": lambda info: self.variant(variant),
+            "product": lambda info: self.product(product),
+            "originalUnitPriceSet": money(line.unit_price, currency),
+            "discountedUnitPriceSet": money(line.unit_price, currency),
+        }
+
+
+def _sort_key(
+    name: str, updated: Callable[[Any], Any], title: Callable[[Any], str]
+) -> Callable[[Any], list[Any]]:
+    """Rows ordered by the sort key, then id (Shopify's tie-break); keys are JSON-able for cursors."""
+    if name in ("UPDATED_AT", "CREATED_AT", "PROCESSED_AT"):
+        return lambda row: [format_instant(updated(row) if name == "UPDATED_AT" else row.created_at), row.id]
+    if name in ("TITLE", "NAME"):
+        return lambda row: [title(row), row.id]
+    return lambda row: [row.id]
