@@ -1,0 +1,60 @@
+"""Shopify webhooks as Shopify sends them: the `inventory_levels/update` payload, headers and signature."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from datetime import datetime
+from typing import Any
+
+from simulator.gids import inventory_level_gid
+from simulator.instants import format_instant, format_local
+
+INVENTORY_LEVELS_UPDATE = "inventory_levels/update"
+
+
+def inventory_level_payload(
+    location_id: int, inventory_item_id: int, available: int, updated_at: datetime, timezone: str
+) -> dict[str, Any]:
+    """The reference example's shape; ids are exact JSON integers, `updated_at` in the shop's offset."""
+    return {
+        "inventory_item_id": inventory_item_id,
+        "location_id": location_id,
+        "available": available,
+        "updated_at": format_local(updated_at, timezone),
+        "admin_graphql_api_id": inventory_level_gid(location_id, inventory_item_id),
+    }
+
+
+def sign(body: bytes, secret: str) -> str:
+    """base64(HMAC-SHA256(secret, raw body)): the X-Shopify-Hmac-Sha256 header."""
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def headers(
+    body: bytes,
+    *,
+    topic: str,
+    secret: str,
+    shop_domain: str,
+    webhook_id: str,
+    event_id: str,
+    api_version: str,
+    triggered_at: datetime,
+) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        "X-Shopify-Topic": topic,
+        "X-Shopify-Hmac-Sha256": sign(body, secret),
+        "X-Shopify-Shop-Domain": shop_domain,
+        "X-Shopify-Webhook-Id": webhook_id,
+        "X-Shopify-Event-Id": event_id,
+        "X-Shopify-API-Version": api_version,
+        "X-Shopify-Triggered-At": format_instant(triggered_at),
+    }
