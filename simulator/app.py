@@ -1,0 +1,114 @@
+"""The simulator's one HTTP app: Shopify Admin GraphQL, SendGrid v3 and the `/_sim` control routes.
+
+Handlers are async and run on one event loop, so the world is only ever touched by one of them at a time
+between awaits; the world's outgoing calls (webhooks, shoppers) use one pooled HTTP client.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import fields
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from simulator.ground_truth import Rules, ground_truth
+from simulator.instants import format_instant, parse_instant
+from simulator.provider import ForcedResponse
+from simulator.world import World
+
+OUTGOING_TIMEOUT_SECONDS = 10.0
+
+
+def create_app(world: World) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        with httpx.Client(timeout=OUTGOING_TIMEOUT_SECONDS) as http:
+            world.bind(http)
+            yield
+
+    async def graphql(request: Request) -> Response:
+        status, payload = world.api.answer(
+            request.headers.get("x-shopify-access-token"), await _json_body(request)
+        )
+        return JSONResponse(payload, status_code=status)
+
+    async def mail_send(request: Request) -> Response:
+        answer = world.send_mail(request.headers.get("authorization"), await _json_body(request))
+        if answer.body is None:
+            return Response(status_code=answer.status, headers=answer.headers)
+        return JSONResponse(answer.body, status_code=answer.status, headers=answer.headers)
+
+    async def clock(request: Request) -> Response:
+        return JSONResponse(_clock(world))
+
+    async def advance(request: Request) -> Response:
+        body = await _json_body(request)
+        try:
+            to = parse_instant(body["to"])
+        except (TypeError, KeyError, ValueError, AttributeError):
+            return JSONResponse({"error": 'expected {"to": ISO-8601 instant}'}, status_code=400)
+        try:
+            played = await world.advance(to)
+        except ValueError as backwards:
+            return JSONResponse({"error": str(backwards)}, status_code=409)
+        return JSONResponse({**_clock(world), "played": played})
+
+    async def truth(request: Request) -> Response:
+        query = request.query_params
+        try:
+            as_of = parse_instant(query["as_of"]) if "as_of" in query else world.now
+            rules = Rules(**{f.name: float(query[f.name]) for f in fields(Rules) if f.name in query})
+        except ValueError as bad:
+            return JSONResponse({"error": str(bad)}, status_code=400)
+        return JSONResponse(ground_truth(world.log.events, as_of, rules))
+
+    async def log(request: Request) -> Response:
+        kinds = request.query_params.getlist("kind")
+        events = world.log.of_kind(*kinds) if kinds else world.log.events
+        return JSONResponse({"now": format_instant(world.now), "events": events})
+
+    async def force_provider_response(request: Request) -> Response:
+        body = await _json_body(request)
+        try:
+            rule = ForcedResponse(**body)
+        except TypeError as bad:
+            return JSONResponse({"error": str(bad)}, status_code=400)
+        world.provider.force(rule)
+        return JSONResponse({"forced": len(world.provider.forced)}, status_code=201)
+
+    async def clear_provider_responses(request: Request) -> Response:
+        world.provider.forced.clear()
+        return Response(status_code=204)
+
+    return Starlette(
+        routes=[
+            Route("/admin/api/{version}/graphql.json", graphql, methods=["POST"]),
+            Route("/v3/mail/send", mail_send, methods=["POST"]),
+            Route("/_sim/clock", clock, methods=["GET"]),
+            Route("/_sim/advance", advance, methods=["POST"]),
+            Route("/_sim/ground-truth", truth, methods=["GET"]),
+            Route("/_sim/log", log, methods=["GET"]),
+            Route("/_sim/provider/forced", force_provider_response, methods=["POST"]),
+            Route("/_sim/provider/forced", clear_provider_responses, methods=["DELETE"]),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def _clock(world: World) -> dict[str, Any]:
+    upcoming = world.next_event_at
+    return {"now": format_instant(world.now), "next_event_at": format_instant(upcoming) if upcoming else None}
+
+
+async def _json_body(request: Request) -> Any:
+    try:
+        return json.loads(await request.body())
+    except ValueError:
+        return None

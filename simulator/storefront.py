@@ -1,0 +1,77 @@
+"""The shoppers' side of the product's storefront: its public routes, called over one pooled HTTP client.
+
+Calls go through a synchronous httpx client in a worker thread: the event loop stays free to serve the
+product meanwhile (it may call the Admin API while answering a shopper), and each call costs less than on
+httpx's async stack. Every call answers (status, JSON body or None, redirect location or None); a storefront
+that cannot be reached answers status None, so the world logs the failure and plays on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int | None
+    body: Any = None
+    location: str | None = None
+    error: str | None = None
+
+
+class Storefront:
+    def __init__(self, base_url: str, shop_domain: str, http: httpx.Client) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.shop_domain = shop_domain
+        self.http = http
+
+    async def view(self, client_id: str, variant_gid: str, product_gid: str) -> Reply:
+        body = {
+            "shop": self.shop_domain,
+            "name": "product_viewed",
+            "client_id": client_id,
+            "variant_id": variant_gid,
+            "product_id": product_gid,
+        }
+        return await self._call("POST", f"{self.base_url}/api/events", json=body)
+
+    async def subscribe(self, email: str, client_id: str, variant_gid: str, source_url: str) -> Reply:
+        body = {
+            "shop": self.shop_domain,
+            "variant_id": variant_gid,
+            "email": email,
+            "channel": "email",
+            "locale": "en",
+            "client_id": client_id,
+            "consent_text": "Email me when this item is back in stock.",
+            "source_url": source_url,
+        }
+        return await self._call("POST", f"{self.base_url}/api/subscriptions", json=body)
+
+    async def fetch(self, url: str) -> Reply:
+        """A GET that does not follow redirects: an open pixel, or a click link (answered 302)."""
+        return await self._call("GET", url)
+
+    async def unsubscribe(self, url: str) -> Reply:
+        """RFC 8058 one-click: what a mail client POSTs to the List-Unsubscribe URL."""
+        return await self._call("POST", url, data={"List-Unsubscribe": "One-Click"})
+
+    async def deliver_webhook(self, body: bytes, headers: dict[str, str]) -> Reply:
+        return await self._call("POST", f"{self.base_url}/webhooks/shopify", content=body, headers=headers)
+
+    async def _call(self, method: str, url: str, **options: Any) -> Reply:
+        try:
+            response = await asyncio.to_thread(
+                self.http.request, method, url, follow_redirects=False, **options
+            )
+        except httpx.HTTPError as problem:
+            return Reply(None, error=f"{type(problem).__name__}: {problem}")
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        return Reply(response.status_code, body, response.headers.get("location"))

@@ -1,0 +1,453 @@
+"""The world: simulated time, the queue of what happens when, and playing it against the product.
+
+Time moves only in `advance(to)`: every queued event with time <= `to` is played at its own instant, in
+order (ties in the order they were queued). Whatever an event or an incoming email sets off is queued
+strictly later than the instant that caused it, so a driver stepping to `next_event_at` never misses one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from simulator.catalog import build_store
+from simulator.cost import LeakyBucket
+from simulator.event_log import EventLog
+from simulator.gids import gid, gid_number, inventory_level_gid
+from simulator.instants import format_instant, next_whole_second
+from simulator.provider import Answer, SendGrid, recipient_of
+from simulator.resolvers import AdminGraph
+from simulator.scenario import SCENARIOS, Disturbance, Visit, plan_disturbances, plan_visits
+from simulator.schema import admin_schema
+from simulator.shopify_api import ShopifyApi
+from simulator.shoppers import Shopper, links_in, make_shoppers, react_to_alert, rng_for
+from simulator.store import LevelChange, Variant
+from simulator.storefront import Reply, Storefront
+from simulator.webhooks import INVENTORY_LEVELS_UPDATE, encode, headers, inventory_level_payload
+
+API_VERSION = "2026-10"
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    seed: int
+    start: datetime
+    days: float
+    scenario: str
+    storefront_url: str
+    shop_domain: str
+    access_token: str
+    webhook_secret: str
+    sendgrid_key: str
+    bucket_size: float = 1000.0
+    restore_rate: float = 100.0
+
+    @property
+    def end(self) -> datetime:
+        return self.start + timedelta(days=self.days)
+
+
+@dataclass(order=True)
+class Scheduled:
+    at: datetime
+    seq: int
+    play: Callable[[], Awaitable[None]] = field(compare=False)
+
+
+class World:
+    def __init__(self, config: WorldConfig) -> None:
+        self.config = config
+        self.scenario = SCENARIOS[config.scenario]
+        self.now = config.start
+        self.log = EventLog()
+        self.store = build_store(
+            self.scenario.products, rng_for(config.seed, "catalog"), config.start, config.shop_domain
+        )
+        self.api = ShopifyApi(
+            admin_schema(),
+            AdminGraph(self.store),
+            LeakyBucket(config.bucket_size, config.restore_rate),
+            config.access_token,
+        )
+        self.provider = SendGrid(config.sendgrid_key)
+        self.shoppers = make_shoppers(self.scenario.shoppers, rng_for(config.seed, "shoppers"))
+        self.shopper_by_email = {shopper.email: shopper for shopper in self.shoppers}
+        self.storefront: Storefront | None = None  # bound to an HTTP client by the app while it serves
+        self.advancing = asyncio.Lock()
+        self._queue: list[Scheduled] = []
+        self._queued = 0
+        self._restock_pending: set[int] = set()
+        self._restocks_planned: dict[int, int] = {}
+        self._subscribed: set[tuple[str, int]] = set()
+        self._opted_out: set[str] = set()
+        self._answered_jobs: set[str] = set()
+        self._webhooks_sent = 0
+        self._record_catalog()
+        self._plan()
+
+    # --- time -------------------------------------------------------------------------------------------
+
+    @property
+    def next_event_at(self) -> datetime | None:
+        return self._queue[0].at if self._queue else None
+
+    def schedule(self, at: datetime, play: Callable[[], Awaitable[None]]) -> None:
+        if at <= self.now:
+            raise ValueError(f"cannot schedule at {at}: the world is already at {self.now}")
+        self._queued += 1
+        heapq.heappush(self._queue, Scheduled(at, self._queued, play))
+
+    async def advance(self, to: datetime) -> int:
+        """Play every event up to and including `to`; answers how many were played."""
+        if to < self.now:
+            raise ValueError(f"time only moves forward: now is {format_instant(self.now)}")
+        async with self.advancing:
+            played = 0
+            while self._queue and self._queue[0].at <= to:
+                event = heapq.heappop(self._queue)
+                self.now = event.at
+                await event.play()
+                played += 1
+            self.now = to
+            return played
+
+    def bind(self, http: httpx.Client) -> None:
+        self.storefront = Storefront(self.config.storefront_url, self.config.shop_domain, http)
+
+    # --- the plan ---------------------------------------------------------------------------------------
+
+    def _record_catalog(self) -> None:
+        shop = self.store.shop
+        at = self.config.start
+        self.log.record(
+            at, "shop", shop=shop.domain, name=shop.name, currency_code=shop.currency, timezone=shop.timezone
+        )
+        for location in self.store.locations.values():
+            self.log.record(
+                at, "location", location_id=gid("Location", location.id), is_active=location.is_active
+            )
+        for variant in self.store.variants.values():
+            self.log.record(
+                at,
+                "variant",
+                variant_id=gid("ProductVariant", variant.id),
+                product_id=gid("Product", variant.product_id),
+                inventory_item_id=gid("InventoryItem", variant.inventory_item_id),
+                tracked=variant.tracked,
+                inventory_policy=variant.inventory_policy,
+                price=f"{variant.price:.2f}",
+            )
+        for level in self.store.levels.values():
+            variant = self.store.variant_by_item[level.inventory_item_id]
+            self._record_level(LevelChange(level, variant, level.available, "opening"))
+
+    def _plan(self) -> None:
+        config, shop = self.config, self.store.shop
+        rng = rng_for(config.seed, "plan")
+        variant_ids = sorted(self.store.variants)
+        for visit in plan_visits(
+            self.scenario, rng, config.start, config.end, shop.timezone, variant_ids, len(self.shoppers)
+        ):
+            self.schedule(visit.at, lambda visit=visit: self._visit(visit))
+        for disturbance in plan_disturbances(self.scenario, rng, config.start, config.end, shop.timezone):
+            self.schedule(disturbance.at, lambda d=disturbance: self._disturb(d))
+        for variant in self.store.variants.values():
+            if variant.restockable and self.store.sellable(variant) == 0:
+                self._plan_restock(variant)
+
+    # --- inventory --------------------------------------------------------------------------------------
+
+    def _record_level(self, change: LevelChange) -> None:
+        level = change.level
+        self.log.record(
+            level.updated_at,
+            "inventory",
+            variant_id=gid("ProductVariant", change.variant.id),
+            inventory_item_id=gid("InventoryItem", level.inventory_item_id),
+            location_id=gid("Location", level.location_id),
+            available=level.available,
+            delta=change.delta,
+            reason=change.reason,
+        )
+
+    async def _publish(self, change: LevelChange) -> None:
+        """Log the change and send Shopify's `inventory_levels/update` webhook for it."""
+        self._record_level(change)
+        level = change.level
+        self._webhooks_sent += 1
+        ids = rng_for(self.config.seed, "webhook", self._webhooks_sent)
+        webhook_id, event_id = (str(uuid.UUID(int=ids.getrandbits(128), version=4)) for _ in range(2))
+        body = encode(
+            inventory_level_payload(
+                level.location_id,
+                level.inventory_item_id,
+                level.available,
+                level.updated_at,
+                self.store.shop.timezone,
+            )
+        )
+        signed = headers(
+            body,
+            topic=INVENTORY_LEVELS_UPDATE,
+            secret=self.config.webhook_secret,
+            shop_domain=self.config.shop_domain,
+            webhook_id=webhook_id,
+            event_id=event_id,
+            api_version=API_VERSION,
+            triggered_at=self.now,
+        )
+        reply = await self._storefront().deliver_webhook(body, signed)
+        self.log.record(
+            self.now,
+            "webhook",
+            topic=INVENTORY_LEVELS_UPDATE,
+            webhook_id=webhook_id,
+            inventory_level_id=inventory_level_gid(level.location_id, level.inventory_item_id),
+            status=reply.status,
+            **_error(reply),
+        )
+
+    async def _adjust(self, location_id: int, variant: Variant, delta: int, reason: str) -> None:
+        await self._publish(
+            self.store.adjust(location_id, variant.inventory_item_id, delta, self.now, reason)
+        )
+
+    def _plan_restock(self, variant: Variant) -> None:
+        """A sold-out variant usually gets new stock at one location some hours later."""
+        if variant.id in self._restock_pending:
+            return
+        count = self._restocks_planned.get(variant.id, 0)
+        self._restocks_planned[variant.id] = count + 1
+        rng = rng_for(self.config.seed, "restock", variant.id, count)
+        if rng.random() >= self.scenario.restock_chance:
+            return
+        low, high = self.scenario.restock_delay_hours
+        at = next_whole_second(self.now) + timedelta(seconds=int(rng.uniform(low, high) * 3600))
+        location_id = rng.choice(self._active_location_ids())
+        units = rng.randint(*self.scenario.restock_units)
+        self._restock_pending.add(variant.id)
+
+        async def restock() -> None:
+            self._restock_pending.discard(variant.id)
+            await self._adjust(location_id, variant, units, "restock")
+
+        self.schedule(at, restock)
+
+    def _active_location_ids(self) -> list[int]:
+        return [location.id for location in self.store.locations.values() if location.is_active]
+
+    async def _disturb(self, disturbance: Disturbance) -> None:
+        """A flap (+1, then -1 later) on a sold-out variant, or a transfer that empties its only location."""
+        restockable = [v for v in self.store.variants.values() if v.restockable]
+        later = self.now + timedelta(seconds=disturbance.gap_seconds)
+        if disturbance.kind == "flap":
+            candidates = [v for v in restockable if self.store.sellable(v) == 0]
+            if candidates:
+                variant = candidates[int(disturbance.roll * len(candidates))]
+                location_id = self._active_location_ids()[0]
+                await self._adjust(location_id, variant, +1, "count_correction")
+                self.schedule(later, lambda: self._adjust(location_id, variant, -1, "count_correction"))
+            return
+        candidates = [v for v in restockable if len(self._stocked_locations(v)) == 1]
+        if candidates:
+            variant = candidates[int(disturbance.roll * len(candidates))]
+            (source,) = self._stocked_locations(variant)
+            target = next(lid for lid in self._active_location_ids() if lid != source)
+            units = self.store.levels[(source, variant.inventory_item_id)].available
+            await self._adjust(source, variant, -units, "transfer_out")
+            self.schedule(later, lambda: self._adjust(target, variant, units, "transfer_in"))
+
+    def _stocked_locations(self, variant: Variant) -> list[int]:
+        return [lv.location_id for lv in self.store.levels_of(variant) if lv.available > 0]
+
+    # --- shoppers ---------------------------------------------------------------------------------------
+
+    async def _visit(self, visit: Visit) -> None:
+        shopper = self.shoppers[visit.shopper]
+        variant = self.store.variants[visit.variant_id]
+        await self._view(shopper, variant)
+        if self.store.can_sell(variant):
+            if visit.buy_roll < self.scenario.buy_chance:
+                quantity = (
+                    visit.quantity
+                    if not variant.restockable
+                    else min(visit.quantity, self.store.sellable(variant))
+                )
+                await self._buy(shopper, variant, quantity, cause="organic")
+        elif (
+            visit.signup_roll < self.scenario.signup_chance
+            and shopper.email not in self._opted_out
+            and (shopper.email, variant.id) not in self._subscribed
+        ):
+            await self._sign_up(shopper, variant)
+
+    async def _view(self, shopper: Shopper, variant: Variant) -> None:
+        variant_gid = gid("ProductVariant", variant.id)
+        reply = await self._storefront().view(
+            shopper.client_id, variant_gid, gid("Product", variant.product_id)
+        )
+        self.log.record(
+            self.now,
+            "view",
+            client_id=shopper.client_id,
+            email=shopper.email,
+            variant_id=variant_gid,
+            status=reply.status,
+            **_error(reply),
+        )
+
+    async def _sign_up(self, shopper: Shopper, variant: Variant) -> None:
+        variant_gid = gid("ProductVariant", variant.id)
+        product = self.store.products[variant.product_id]
+        source_url = (
+            f"{self.config.storefront_url.rstrip('/')}/products/{product.handle}?variant={variant.id}"
+        )
+        reply = await self._storefront().subscribe(shopper.email, shopper.client_id, variant_gid, source_url)
+        answer = reply.body if isinstance(reply.body, dict) else {}
+        self.log.record(
+            self.now,
+            "signup",
+            email=shopper.email,
+            client_id=shopper.client_id,
+            variant_id=variant_gid,
+            status=reply.status,
+            subscription_id=answer.get("subscription_id"),
+            answer=reply.body,
+            **_error(reply),
+        )
+        if reply.status in (200, 201):
+            self._subscribed.add((shopper.email, variant.id))
+
+    async def _buy(
+        self,
+        shopper: Shopper,
+        variant: Variant,
+        quantity: int,
+        cause: str,
+        job_id: str | None = None,
+        attributes: list[tuple[str, str]] | None = None,
+    ) -> None:
+        order, changes = self.store.place_order(shopper.email, [(variant, quantity)], self.now, attributes)
+        self.log.record(
+            self.now,
+            "order",
+            order_id=gid("Order", order.id),
+            name=order.name,
+            email=order.email,
+            total=f"{order.total:.2f}",
+            currency_code=self.store.shop.currency,
+            lines=[
+                {
+                    "variant_id": gid("ProductVariant", line.variant_id),
+                    "quantity": line.quantity,
+                    "unit_price": f"{line.unit_price:.2f}",
+                }
+                for line in order.lines
+            ],
+            cause=cause,
+            job_id=job_id,
+        )
+        for change in changes:
+            await self._publish(change)
+        if variant.restockable and self.store.sellable(variant) == 0:
+            self._plan_restock(variant)
+
+    # --- email ------------------------------------------------------------------------------------------
+
+    def send_mail(self, authorization: str | None, body: Any) -> Answer:
+        """The fake SendGrid's answer to one call, logged; an accepted alert sets its recipient's reaction."""
+        answer = self.provider.send(authorization, body, self.now)
+        custom = (
+            body.get("custom_args")
+            if isinstance(body, dict) and isinstance(body.get("custom_args"), dict)
+            else {}
+        )
+        recipient = recipient_of(body)
+        job_id = None if custom.get("job_id") is None else str(custom["job_id"])
+        self.log.record(
+            self.now,
+            "send",
+            job_id=job_id,
+            email=recipient,
+            variant_id=custom.get("variant_id"),
+            status=answer.status,
+            message_id=answer.message_id,
+        )
+        if answer.message_id is not None and job_id is not None and job_id not in self._answered_jobs:
+            self._answered_jobs.add(job_id)
+            self._react(job_id, recipient, custom.get("variant_id"), body)
+        return answer
+
+    def _react(self, job_id: str, email: str, variant_gid: Any, message: dict[str, Any]) -> None:
+        shopper = self.shopper_by_email.get(email)
+        if shopper is None:
+            return
+        variant = self.store.variants.get(gid_number(variant_gid, "ProductVariant"))
+        if variant is not None:
+            self._subscribed.discard((email, variant.id))  # answered: a later sell-out may bring a new signup
+        links = links_in(message)
+        reaction = react_to_alert(rng_for(self.config.seed, "mail", job_id, email), self.now)
+        if reaction.open_at and links.open_pixel:
+            self.schedule(reaction.open_at, lambda: self._touch("open", job_id, email, links.open_pixel))
+        if reaction.click_at and links.click:
+            self.schedule(reaction.click_at, lambda: self._click(job_id, shopper, variant, links.click))
+        if reaction.buy_at and links.click and variant is not None:
+            self.schedule(reaction.buy_at, lambda: self._buy_notified(job_id, shopper, variant))
+        if reaction.unsubscribe_at and links.unsubscribe:
+            self.schedule(reaction.unsubscribe_at, lambda: self._unsubscribe(email, links.unsubscribe))
+
+    async def _touch(self, kind: str, job_id: str, email: str, url: str) -> Reply:
+        reply = await self._storefront().fetch(url)
+        self.log.record(
+            self.now,
+            kind,
+            job_id=job_id,
+            email=email,
+            status=reply.status,
+            location=reply.location,
+            **_error(reply),
+        )
+        return reply
+
+    async def _click(self, job_id: str, shopper: Shopper, variant: Variant | None, url: str) -> None:
+        """The click, then the product page it lands on fires the pixel's product_viewed."""
+        reply = await self._touch("click", job_id, shopper.email, url)
+        if reply.status == 302 and variant is not None:
+            await self._view(shopper, variant)
+
+    async def _buy_notified(self, job_id: str, shopper: Shopper, variant: Variant) -> None:
+        if not self.store.can_sell(variant):
+            self.log.record(
+                self.now,
+                "gave_up",
+                job_id=job_id,
+                email=shopper.email,
+                variant_id=gid("ProductVariant", variant.id),
+                reason="sold out",
+            )
+            return
+        attributes = [("utm_source", "back-in-stock"), ("utm_medium", "email")]
+        await self._buy(shopper, variant, 1, cause="notification", job_id=job_id, attributes=attributes)
+
+    async def _unsubscribe(self, email: str, url: str) -> None:
+        reply = await self._storefront().unsubscribe(url)
+        self.log.record(self.now, "unsubscribe", email=email, url=url, status=reply.status, **_error(reply))
+        if reply.status == 200:
+            self._opted_out.add(email)
+            self._subscribed = {(who, variant) for who, variant in self._subscribed if who != email}
+
+    def _storefront(self) -> Storefront:
+        if self.storefront is None:
+            raise RuntimeError("the world is not bound to an HTTP client (serve it with simulator.app)")
+        return self.storefront
+
+
+def _error(reply: Reply) -> dict[str, str]:
+    return {"error": reply.error} if reply.error else {}
