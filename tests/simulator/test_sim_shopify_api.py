@@ -1,0 +1,225 @@
+"""The simulated Admin GraphQL API, read by the product's own client and reads over loopback HTTP."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import httpx
+import pytest
+from graphql import parse, validate
+from sim_harness import SHOP, TOKEN, serving, world_config
+
+from backinstock.settings import ShopSettings
+from backinstock.shopify import queries, reads
+from backinstock.shopify.client import ShopifyAuthError, ShopifyClient
+from simulator.gids import gid
+from simulator.schema import admin_schema
+from simulator.store import DENY, Level, Variant
+from simulator.world import World
+
+BERLIN, HAMBURG, LEIPZIG = 70_000_001, 70_000_002, 70_000_003
+EXTRA_VARIANTS = 320  # more than one page of variants (250) and of levels per location (150)
+
+
+def graphql_url(base: str) -> str:
+    return f"{base}/admin/api/2026-10/graphql.json"
+
+
+def client_for(url: str, token: str = TOKEN) -> ShopifyClient:
+    return ShopifyClient(ShopSettings(domain=SHOP, access_token=token, admin_api_url=url))
+
+
+@pytest.fixture
+def busy_world(storefront) -> World:
+    """The small shop plus many variants (to page through) and orders, one with 12 line items; its bucket
+    refills fast, so these tests wait for nothing."""
+    small_world = World(world_config(storefront.url, restore_rate=100_000))
+    store = small_world.store
+    opened = small_world.config.start - timedelta(days=1)
+    product_id = next(iter(store.products))
+    for number in range(EXTRA_VARIANTS):
+        variant = Variant(
+            60_001 + number, product_id, f"Extra {number}", f"X-{number}", Decimal("9.50"), DENY,
+            7_000_001 + number, True, opened,
+        )  # fmt: skip
+        store.add_variant(variant)
+        for location_id in (BERLIN, HAMBURG):
+            store.add_level(Level(location_id, variant.inventory_item_id, 5, opened, opened))
+    extras = [store.variants[60_001 + n] for n in range(12)]
+    store.place_order("Big.Spender@example.com", [(v, 1) for v in extras], small_world.config.start)
+    for number in range(30):
+        store.place_order(
+            f"shopper-{number:04d}@example.com", [(extras[number % 12], 1)], small_world.config.start
+        )
+    return small_world
+
+
+@pytest.fixture
+def busy_url(busy_world: World):
+    with serving(busy_world) as url:
+        yield url
+
+
+def test_every_product_document_validates_against_the_official_schema() -> None:
+    for name, document in queries.ALL.items():
+        assert validate(admin_schema(), parse(document)) == [], name
+
+
+def test_every_product_document_executes(busy_url: str, http: httpx.Client) -> None:
+    variables = {
+        "locationId": gid("Location", BERLIN),
+        "orderId": gid("Order", 5_000_001),
+        "query": "updated_at:>='2026-01-01T00:00:00Z'",
+    }
+    for name, document in queries.ALL.items():
+        answer = http.post(
+            graphql_url(busy_url), json={"query": document, "variables": variables},
+            headers={"X-Shopify-Access-Token": TOKEN},
+        )  # fmt: skip
+        body = answer.json()
+        assert answer.status_code == 200 and "errors" not in body, (name, body)
+        cost = body["extensions"]["cost"]
+        assert 0 < cost["actualQueryCost"] <= cost["requestedQueryCost"] <= 1000, (name, cost)
+
+
+def test_reads_shop_and_locations(busy_url: str) -> None:
+    with client_for(busy_url) as client:
+        shop = reads.read_shop(client)
+        locations = list(reads.read_locations(client))
+    assert shop == {
+        "shop": SHOP,
+        "shop_id": "gid://shopify/Shop/60000001",
+        "name": "Demo Outfitters",
+        "currency_code": "EUR",
+        "iana_timezone": "Europe/Berlin",
+    }
+    assert [(row["location_id"], row["is_active"]) for row in locations] == [
+        (gid("Location", BERLIN), True),
+        (gid("Location", HAMBURG), True),
+        (gid("Location", LEIPZIG), False),
+    ]
+
+
+def test_reads_inventory_levels_across_pages_and_since_an_instant(busy_world: World, busy_url: str) -> None:
+    store = busy_world.store
+    location_ids = [gid("Location", BERLIN), gid("Location", HAMBURG)]
+    with client_for(busy_url) as client:
+        everything = list(reads.read_inventory_levels(client, location_ids))
+        assert client.requests_sent >= 4  # at least two pages per location
+        later = busy_world.config.start + timedelta(hours=3)
+        variant = store.variants[60_100]
+        store.adjust(HAMBURG, variant.inventory_item_id, -2, later, "test")
+        changed = list(reads.read_inventory_levels(client, location_ids, updated_since=later))
+    expected = {
+        (gid("Location", level.location_id), gid("InventoryItem", level.inventory_item_id))
+        for level in store.levels.values()
+        if level.location_id in (BERLIN, HAMBURG)
+    }
+    assert len(everything) == len(expected) > 2 * EXTRA_VARIANTS
+    assert {(row["location_id"], row["inventory_item_id"]) for row in everything} == expected
+    assert [(row["inventory_item_id"], row["available"], row["updated_at"]) for row in changed] == [
+        (gid("InventoryItem", variant.inventory_item_id), 3, later)
+    ]
+    assert changed[0]["inventory_level_id"] == (
+        f"gid://shopify/InventoryLevel/{HAMBURG}?inventory_item_id={variant.inventory_item_id}"
+    )
+
+
+def test_reads_products_and_variants(busy_world: World, busy_url: str) -> None:
+    with client_for(busy_url) as client:
+        products = list(reads.read_products(client))
+        variants = list(reads.read_variants(client))
+    assert [row["product_id"] for row in products] == [
+        gid("Product", p) for p in sorted(busy_world.store.products)
+    ]
+    assert [row["variant_id"] for row in variants] == [
+        gid("ProductVariant", v) for v in sorted(busy_world.store.variants)
+    ]
+    by_title = {row["title"]: row for row in variants}
+    assert by_title["Default"]["tracked"] is False  # the gift card
+    assert {row["inventory_policy"] for row in variants} == {"DENY", "CONTINUE"}
+    assert by_title["Extra 7"]["price"] == "9.50"
+
+
+def test_reads_orders_with_more_than_ten_line_items(busy_world: World, busy_url: str) -> None:
+    with client_for(busy_url) as client:
+        orders = list(reads.read_orders(client))
+        since = busy_world.config.start + timedelta(seconds=1)
+        assert list(reads.read_orders(client, updated_since=since)) == []
+    assert len(orders) == 31  # three pages of 15
+    big, lines = next(
+        (order, lines) for order, lines in orders if order["email"] == "big.spender@example.com"
+    )
+    assert big["total_price"] == "114.00" and big["currency_code"] == "EUR" and big["name"] == "#1001"
+    assert len(lines) == 12
+    assert [line["variant_id"] for line in lines] == [gid("ProductVariant", 60_001 + n) for n in range(12)]
+    assert {line["unit_price"] for line in lines} == {"9.50"}
+
+
+def test_a_dry_bucket_throttles_and_the_client_still_gets_every_row(storefront, http: httpx.Client) -> None:
+    world = World(world_config(storefront.url, bucket_size=800, restore_rate=400))
+    bucket = world.api.bucket
+    with serving(world) as url:
+        bucket.refill()
+        bucket.available = 0
+        answer = http.post(
+            graphql_url(url), json={"query": queries.LOCATIONS}, headers={"X-Shopify-Access-Token": TOKEN}
+        ).json()
+        assert answer["errors"] == [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}]
+        assert "data" not in answer
+        cost = answer["extensions"]["cost"]
+        assert cost["requestedQueryCost"] == 252 and cost["actualQueryCost"] is None
+        assert cost["throttleStatus"]["maximumAvailable"] == 800
+        assert cost["throttleStatus"]["restoreRate"] == 400
+        assert cost["throttleStatus"]["currentlyAvailable"] < 252
+        bucket.refill()
+        bucket.available = 0
+        with client_for(url) as client:
+            variants = list(reads.read_variants(client))
+            locations = list(reads.read_locations(client))
+            assert client.throttled_responses >= 1
+    assert len(variants) == len(world.store.variants)
+    assert len(locations) == 3
+
+
+def test_cost_follows_shopifys_rules(simulator_url: str, http: httpx.Client) -> None:
+    def cost(query: str) -> dict:
+        answer = http.post(
+            graphql_url(simulator_url), json={"query": query}, headers={"X-Shopify-Access-Token": TOKEN}
+        )
+        return answer.json()["extensions"]["cost"]
+
+    assert cost("{ shop { name } }")["requestedQueryCost"] == 1
+    flat = cost("{ locations(first: 10) { nodes { id name } pageInfo { hasNextPage } } }")
+    assert (flat["requestedQueryCost"], flat["actualQueryCost"]) == (12, 4)  # 2 + 10 x 1; 2 + 2 active
+    nested = cost("{ products(first: 5) { edges { node { variants(first: 4) { nodes { id } } } } } }")
+    assert nested["requestedQueryCost"] == 2 + 5 * (1 + 2 + 4)
+
+
+def test_too_costly_a_query_is_refused_like_shopify(simulator_url: str, http: httpx.Client) -> None:
+    query = "{ products(first: 250) { nodes { variants(first: 250) { nodes { id } } } } }"
+    body = http.post(
+        graphql_url(simulator_url), json={"query": query}, headers={"X-Shopify-Access-Token": TOKEN}
+    ).json()
+    assert body["errors"][0]["extensions"]["code"] == "MAX_COST_EXCEEDED"
+    assert body["extensions"]["cost"]["requestedQueryCost"] > 1000
+
+
+def test_invalid_queries_get_graphql_errors_with_http_200(simulator_url: str, http: httpx.Client) -> None:
+    answer = http.post(
+        graphql_url(simulator_url),
+        json={"query": "{ shop { nope } }"},
+        headers={"X-Shopify-Access-Token": TOKEN},
+    )
+    assert answer.status_code == 200
+    assert "Cannot query field 'nope' on type 'Shop'" in answer.json()["errors"][0]["message"]
+
+
+def test_a_wrong_token_is_401(simulator_url: str, http: httpx.Client) -> None:
+    answer = http.post(
+        graphql_url(simulator_url), json={"query": queries.SHOP}, headers={"X-Shopify-Access-Token": "x"}
+    )
+    assert answer.status_code == 401
+    with client_for(simulator_url, token="wrong") as client, pytest.raises(ShopifyAuthError):
+        reads.read_shop(client)
