@@ -1,5 +1,6 @@
--- One row per shop and day (in the shop's time zone), every day from the shop's first to its last day with any
--- activity (days without activity are zeros), with the KPIs of docs/architecture.md.
+-- One row per shop and day (in the shop's time zone), every day from the day the product started watching the
+-- shop (its first ingest) or its first activity, whichever is earlier, to the day of as_of: days without
+-- activity are zeros. The KPIs of docs/architecture.md.
 with
 
 activities as (
@@ -10,7 +11,7 @@ activities as (
 
 shops as (
 
-    select shop, currency_code from {{ ref('stg_shopify__shops') }}
+    select shop, currency_code, iana_timezone, first_ingested_at from {{ ref('stg_shopify__shops') }}
 
 ),
 
@@ -22,16 +23,35 @@ active_days as (
 
 ),
 
+bounds as (
+
+    select
+        coalesce(active_days.shop, shops.shop) as shop,
+        least(
+            active_days.first_date,
+            {{ to_local_date('shops.first_ingested_at', 'shops.iana_timezone') }}
+        ) as first_date,
+        greatest(
+            active_days.last_date,
+            {{ to_local_date(as_of(), 'shops.iana_timezone') }}
+        ) as last_date
+
+    from active_days
+    full outer join shops on shops.shop = active_days.shop
+
+),
+
 spine as (
 
     select
-        active_days.shop,
+        bounds.shop,
         cast(days.kpi_date as date) as kpi_date
 
-    from active_days
+    from bounds
     cross join lateral (
-        select unnest(generate_series(active_days.first_date, active_days.last_date, interval 1 day)) as kpi_date
+        select unnest(generate_series(bounds.first_date, bounds.last_date, interval 1 day)) as kpi_date
     ) as days
+    where bounds.first_date is not null
 
 ),
 

@@ -16,7 +16,12 @@ renamed as (
         name as shop_name,
         currency_code,
         iana_timezone,
-        _ingested_at as ingested_at
+        _ingested_at as ingested_at,
+        -- when the product started watching the shop (its first ingest, if at or before as_of)
+        case
+            when min(_ingested_at) over (partition by shop) <= {{ as_of() }}
+                then min(_ingested_at) over (partition by shop)
+        end as first_ingested_at
 
     from source
 
