@@ -22,15 +22,15 @@ class Scenario:
     flaps: int  # +1 then -1 two minutes later on a sold-out variant: noise, not a restock
     transfers: int  # all units leave a location and arrive at another a minute or three later
     buy_chance: float = 0.2  # a visitor finding the variant in stock buys it
-    signup_chance: float = 0.45  # a visitor finding it sold out asks to be told
-    restock_chance: float = 0.85  # a sold-out variant gets new stock at all
-    restock_delay_hours: tuple[float, float] = (6.0, 30.0)
+    signup_chance: float = 0.3  # a visitor finding it sold out asks to be told
+    restock_chance: float = 0.7  # a sold-out variant gets new stock at all
+    restock_delay_hours: tuple[float, float] = (8.0, 36.0)
     restock_units: tuple[int, int] = (3, 9)
 
 
 SCENARIOS = {
     "demo": Scenario(products=10, shoppers=600, visits_per_day=260, flaps=4, transfers=4),
-    "small": Scenario(products=5, shoppers=250, visits_per_day=160, flaps=1, transfers=1),
+    "small": Scenario(products=5, shoppers=200, visits_per_day=200, flaps=1, transfers=1),
 }
 
 # Relative traffic by hour of the shop's day: quiet nights, busy evenings.
@@ -77,7 +77,7 @@ def plan_visits(
     shopper_count: int,
 ) -> list[Visit]:
     """Visits spread over the period; a few variants draw most of the traffic (they sell out first)."""
-    popularity = [rng.paretovariate(1.2) for _ in variant_ids]
+    popularity = [rng.lognormvariate(0, 0.7) for _ in variant_ids]
     days = (end - start).total_seconds() / 86_400
     visits = []
     for _ in range(round(scenario.visits_per_day * days)):

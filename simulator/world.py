@@ -106,9 +106,9 @@ class World:
 
     async def advance(self, to: datetime) -> int:
         """Play every event up to and including `to`; answers how many were played."""
-        if to < self.now:
-            raise ValueError(f"time only moves forward: now is {format_instant(self.now)}")
         async with self.advancing:
+            if to < self.now:
+                raise ValueError(f"time only moves forward: now is {format_instant(self.now)}")
             played = 0
             while self._queue and self._queue[0].at <= to:
                 event = heapq.heappop(self._queue)
