@@ -51,6 +51,8 @@ class ShopifyApi:
         if not isinstance(body, dict) or not isinstance(body.get("query"), str):
             return 400, {"errors": {"query": "Required parameter missing or invalid"}}
         variables = body.get("variables") or {}
+        if not isinstance(variables, dict):
+            return 400, {"errors": {"variables": "must be a JSON object"}}
         try:
             document = parse(body["query"])
         except GraphQLError as error:

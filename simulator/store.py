@@ -138,9 +138,9 @@ class Store:
     def sellable(self, variant: Variant) -> int:
         return sum(max(level.available, 0) for level in self.levels_of(variant))
 
-    def can_sell(self, variant: Variant, quantity: int = 1) -> bool:
+    def can_sell(self, variant: Variant) -> bool:
         """What the shop's storefront allows: untracked and CONTINUE variants always sell."""
-        return not variant.restockable or self.sellable(variant) >= quantity
+        return not variant.restockable or self.sellable(variant) >= 1
 
     def adjust(
         self, location_id: int, inventory_item_id: int, delta: int, at: datetime, reason: str
