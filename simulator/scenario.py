@@ -23,7 +23,7 @@ class Scenario:
     transfers: int  # all units leave a location and arrive at another a minute or three later
     buy_chance: float = 0.2  # a visitor finding the variant in stock buys it
     signup_chance: float = 0.3  # a visitor finding it sold out asks to be told
-    restock_chance: float = 0.7  # a sold-out variant gets new stock at all
+    restock_chance: float = 0.75  # a sold-out variant gets new stock at all
     restock_delay_hours: tuple[float, float] = (8.0, 36.0)
     restock_units: tuple[int, int] = (3, 9)
 
