@@ -42,7 +42,7 @@ class DemoPlan:
     scenario: str = "demo"
     seed: int = 7
     days: int = 4
-    cycle_hours: float = 4.0
+    cycle_hours: float = 6.0
     start: datetime = datetime(2026, 11, 2, tzinfo=UTC)
 
     @property
@@ -151,7 +151,11 @@ class DemoWorld:
                 f"{self.simulator_url}/_sim/clock",
             )  # fmt: skip
             self._start("storefront", [sys.executable, "-m", "storefront"], f"{self.storefront_url}/healthz")
-            self.runner = CycleRunner(self.config_file, prepare_dagster_home(self.data_dir / "dagster_home"))
+            self.runner = CycleRunner(
+                self.config_file,
+                prepare_dagster_home(self.data_dir / "dagster_home"),
+                log_file=self.data_dir / "logs" / "pipeline.log",
+            )
         except BaseException:
             self.__exit__(None, None, None)
             raise

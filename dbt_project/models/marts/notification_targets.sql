@@ -115,13 +115,7 @@ ranked as (
 
 variants as (
 
-    select * from {{ ref('stg_shopify__variants') }}
-
-),
-
-products as (
-
-    select * from {{ ref('stg_shopify__products') }}
+    select * from {{ ref('variants') }}
 
 ),
 
@@ -146,10 +140,10 @@ final as (
         ranked.created_at as signed_up_at,
         ranked.restocked_at,
         cast(ranked.target_rank as bigint) as target_rank,
-        products.product_title,
+        variants.product_title,
         variants.variant_title,
-        products.product_handle,
-        cast(variants.price as decimal(14, 2)) as price,
+        variants.product_handle,
+        variants.price,
         shops.currency_code,
         shops.shop_name
 
@@ -157,9 +151,6 @@ final as (
     left join variants
         on variants.shop = ranked.shop
         and variants.variant_id = ranked.variant_id
-    left join products
-        on products.shop = ranked.shop
-        and products.product_id = coalesce(ranked.restocked_product_id, ranked.product_id)
     left join shops
         on shops.shop = ranked.shop
 

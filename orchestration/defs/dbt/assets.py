@@ -3,6 +3,7 @@
 import json
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -17,10 +18,14 @@ from orchestration.resources import BackInStockSettings, CycleClock
 from orchestration.warehouse import naive_utc
 
 
-def dbt_vars(settings: Settings, as_of: datetime) -> dict[str, Any]:
-    """The rule values and the instant the models decide as of, from the product's settings."""
+def dbt_as_of(as_of: datetime) -> str:
+    """The models' `as_of`: naive UTC, second precision."""
+    return naive_utc(as_of).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def dbt_vars(settings: Settings) -> dict[str, Any]:
+    """The rule values from the product's settings (constant between cycles, so dbt parses partially)."""
     return {
-        "as_of": naive_utc(as_of).strftime("%Y-%m-%d %H:%M:%S"),
         "threshold": settings.detection.threshold,
         "debounce_minutes": settings.detection.debounce_minutes,
         "cooldown_hours": settings.detection.cooldown_hours,
@@ -39,11 +44,33 @@ def dbt_models(
     context: AssetExecutionContext, dbt: DbtCliResource, settings: BackInStockSettings, clock: CycleClock
 ) -> Iterator[Any]:
     loaded = settings.load()
-    # The profile reads the warehouse path from the environment of the dbt process Dagster starts.
-    os.environ["BACKINSTOCK_WAREHOUSE_PATH"] = str(loaded.warehouse)
-    arguments = ["build", "--vars", json.dumps(dbt_vars(loaded, clock.now()))]
+    # Unit tests check the models' logic, not the data: CI runs them (tests/dbt); the cycle does not.
+    arguments = ["build", "--vars", json.dumps(dbt_vars(loaded)), "--exclude-resource-type", "unit_test"]
     target = (loaded.data_dir / "dbt_target").resolve()
-    yield from dbt.cli(arguments, context=context, target_path=target).stream()
+    # dbt runs in a process started with this process's environment: the profile reads the warehouse path
+    # from it, and the models read `as_of` (macros/rules.sql).
+    environment = {
+        "BACKINSTOCK_WAREHOUSE_PATH": str(loaded.warehouse),
+        "BACKINSTOCK_AS_OF": dbt_as_of(clock.now()),
+    }
+    with environment_set(environment):
+        invocation = dbt.cli(arguments, context=context, target_path=target)
+    yield from invocation.stream()
+
+
+@contextmanager
+def environment_set(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the block only, so nothing leaks into the rest of the process."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 assets = [dbt_models]

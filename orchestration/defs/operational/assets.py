@@ -11,8 +11,9 @@ from collections.abc import Iterator
 import dagster as dg
 import sqlalchemy as sa
 
+from backinstock.store.catalog import upsert_variants
 from orchestration.common import WAREHOUSE_POOL, store_engine
-from orchestration.resources import BackInStockSettings
+from orchestration.resources import BackInStockSettings, CycleClock
 from orchestration.warehouse import (
     COPIED_STORE_TABLES,
     connect,
@@ -47,4 +48,30 @@ def operational_copies(settings: BackInStockSettings) -> Iterator[dg.Materialize
         yield dg.MaterializeResult(asset_key=["raw_app", name], metadata={"rows": count})
 
 
-assets = [operational_copies]
+CATALOG = """
+SELECT shop, variant_id, product_id, product_title, variant_title, product_handle AS handle, sku, price,
+       inventory_policy, is_tracked AS tracked, updated_at
+FROM variants
+"""
+
+
+@dg.asset(
+    key=["operational", "catalog_variants"],
+    group_name=GROUP,
+    pool=WAREHOUSE_POOL,
+    deps=[dg.AssetKey("variants")],
+)
+def catalog_variants(settings: BackInStockSettings, clock: CycleClock) -> dg.MaterializeResult:
+    """The catalog mart copied to the operational store, where the storefront checks that a signup's
+    variant exists (web apps never open the warehouse)."""
+    loaded = settings.load()
+    with connect(loaded.warehouse, read_only=True) as warehouse:
+        cursor = warehouse.execute(CATALOG)
+        columns = [column[0] for column in cursor.description]
+        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    with store_engine(loaded.operational_store_url).begin() as store:
+        written = upsert_variants(store, rows, clock.now())
+    return dg.MaterializeResult(metadata={"variants": len(rows), "rows_written": written})
+
+
+assets = [operational_copies, catalog_variants]
