@@ -195,12 +195,26 @@ class DemoWorld:
         self.clock.set(to)
         answer = self.http.post(f"{self.simulator_url}/_sim/advance", json={"to": format_instant(to)})
         answer.raise_for_status()
-        upcoming = answer.json().get("next_event_at")
-        self.next_event_at = parse_instant(upcoming) if upcoming else None
+        if answer.json().get("played_before_to"):
+            raise RuntimeError(
+                f"the driver stepped past {answer.json()['played_before_to']} simulator events before "
+                f"{format_instant(to)}: they played while the product's clock was already later"
+            )
+        self._note_next_event(answer.json())
 
     def cycle(self, as_of: datetime) -> CycleRun:
+        """Run the pipeline as of `as_of`. Its sends make shoppers react later, so the simulator's next
+        event is asked for again: stepping past it would play it at the wrong instant."""
         self.clock.set(as_of)
-        return self.runner.run(as_of)
+        run = self.runner.run(as_of)
+        answer = self.http.get(f"{self.simulator_url}/_sim/clock")
+        answer.raise_for_status()
+        self._note_next_event(answer.json())
+        return run
+
+    def _note_next_event(self, clock: dict[str, Any]) -> None:
+        upcoming = clock.get("next_event_at")
+        self.next_event_at = parse_instant(upcoming) if upcoming else None
 
     def pipeline_summary(self) -> dict[str, Any]:
         """The pipeline's all-time KPIs, read from the published Parquet mart (never the warehouse)."""

@@ -55,10 +55,10 @@ def create_app(world: World) -> Starlette:
         except (TypeError, KeyError, ValueError, AttributeError):
             return JSONResponse({"error": 'expected {"to": ISO-8601 instant}'}, status_code=400)
         try:
-            played = await world.advance(to)
+            played, played_early = await world.advance(to)
         except ValueError as backwards:
             return JSONResponse({"error": str(backwards)}, status_code=409)
-        return JSONResponse({**_clock(world), "played": played})
+        return JSONResponse({**_clock(world), "played": played, "played_before_to": played_early})
 
     async def truth(request: Request) -> Response:
         query = request.query_params

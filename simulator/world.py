@@ -104,19 +104,22 @@ class World:
         self._queued += 1
         heapq.heappush(self._queue, Scheduled(at, self._queued, play))
 
-    async def advance(self, to: datetime) -> int:
-        """Play every event up to and including `to`; answers how many were played."""
+    async def advance(self, to: datetime) -> tuple[int, int]:
+        """Play every event up to and including `to`; answers how many were played, and how many of them
+        were due before `to`. A driver that moves the product's clock must step onto every event's instant
+        (the product stamps what a shopper does with its own clock), so for it the second number must be 0."""
         async with self.advancing:
             if to < self.now:
                 raise ValueError(f"time only moves forward: now is {format_instant(self.now)}")
-            played = 0
+            played = early = 0
             while self._queue and self._queue[0].at <= to:
                 event = heapq.heappop(self._queue)
                 self.now = event.at
                 await event.play()
                 played += 1
+                early += event.at < to
             self.now = to
-            return played
+            return played, early
 
     def bind(self, http: httpx.Client) -> None:
         self.storefront = Storefront(self.config.storefront_url, self.config.shop_domain, http)

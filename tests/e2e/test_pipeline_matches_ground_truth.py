@@ -23,6 +23,7 @@ def finished_world(tmp_path_factory):
     plan = DemoPlan(data_dir=data_dir, scenario="small", seed=11, days=2, cycle_hours=6)
     with DemoWorld(plan) as world:
         runs, resent = play(world, progress=lambda line: None)
+        world.simulator_log = world.http.get(f"{world.simulator_url}/_sim/log").json()["events"]
         yield world, runs, resent, world.pipeline_summary(), world.ground_truth(plan.end)
 
 
@@ -66,6 +67,29 @@ def test_one_job_per_subscription_and_one_accepted_attempt_per_sent_job(finished
     sent = {job["id"] for job in jobs if job["status"] == "sent"}
     assert set(accepted) == sent
     assert set(accepted.values()) == {1}
+
+
+def test_every_touch_is_recorded_at_the_instant_the_shopper_made_it(finished_world):
+    """Simulated time reaches every process: the storefront stamps each open and click with the instant the
+    simulator played it (a driver that skipped ahead would stamp them late and skew attribution)."""
+    world, *_ = finished_world
+    played = sorted(
+        (int(event["job_id"]), event["kind"], event["at"][:19])
+        for event in world.simulator_log
+        if event["kind"] in ("open", "click") and event["status"] < 400
+    )
+    engine = create_store_engine(f"sqlite:///{world.data_dir / 'backinstock.db'}")
+    with engine.connect() as connection:
+        events = connection.execute(
+            sa.select(tables.tracking_events).where(
+                tables.tracking_events.c.event_type.in_(["open", "click"])
+            )
+        ).mappings()
+        recorded = sorted(
+            (event["job_id"], event["event_type"], event["occurred_at"].strftime("%Y-%m-%dT%H:%M:%S"))
+            for event in events
+        )
+    assert played and recorded == played
 
 
 def test_restocks_match_the_simulators_own_list(finished_world):

@@ -22,7 +22,7 @@ from sim_harness import (
 )
 
 from simulator.gids import gid_number
-from simulator.instants import parse_instant
+from simulator.instants import format_instant, parse_instant
 from simulator.shoppers import react_to_alert, rng_for
 from simulator.world import World
 
@@ -129,6 +129,7 @@ def test_time_moves_only_on_advance_and_reactions_come_strictly_later(
     assert parse_instant(clock["next_event_at"]) == min(event.at for event in small_world._queue)
     answer = http.post(f"{simulator_url}/_sim/advance", json={"to": clock["next_event_at"]}).json()
     assert answer["now"] == clock["next_event_at"] and answer["played"] == 1
+    assert answer["played_before_to"] == 0
     assert events(http, simulator_url, "view")[-1]["at"] == clock["next_event_at"]
     assert http.post(f"{simulator_url}/_sim/advance", json={"to": "2026-11-02T00:00:00Z"}).status_code == 409
     # An alert arriving now: whatever the shopper does about it is queued strictly after now.
@@ -200,3 +201,13 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def test_advance_reports_events_a_driver_stepped_past(
+    small_world: World, simulator_url: str, http: httpx.Client
+) -> None:
+    """Jumping over event instants plays those events while the product's clock already says later."""
+    due = sorted(event.at for event in small_world._queue)[:3]
+    beyond = due[2] + timedelta(seconds=1)
+    answer = http.post(f"{simulator_url}/_sim/advance", json={"to": format_instant(beyond)}).json()
+    assert answer["played"] >= 3 and answer["played_before_to"] == answer["played"]
