@@ -331,7 +331,7 @@ def comparison_table(pipeline: dict[str, Any], truth: dict[str, Any]) -> tuple[s
     caused = (
         f"{totals.get('orders_caused', 0)} orders, {_shown('money', totals.get('revenue_caused'), currency)}"
     )
-    lines.append(f"{'really caused by alerts (simulator only)':<40}{caused:>22}")
+    lines.append(f"really caused by alerts (simulator only): {caused}")
     return "\n".join(lines), all_agree
 
 

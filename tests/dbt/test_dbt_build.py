@@ -444,7 +444,14 @@ def restock_id(variant: str, restocked_at: str) -> str:
     return hashlib.md5(f"{SHOP}|{variant}|{restocked_at}".encode()).hexdigest()
 
 
-MARTS = ("restock_events", "notification_targets", "notification_attributions", "kpi_daily", "kpi_summary")
+MARTS = (
+    "variants",
+    "restock_events",
+    "notification_targets",
+    "notification_attributions",
+    "kpi_daily",
+    "kpi_summary",
+)
 
 
 def snapshot(warehouse: Path) -> dict[str, list[dict[str, Any]]]:
@@ -626,3 +633,18 @@ def test_a_replay_at_an_earlier_as_of_gives_the_earlier_answer(built: dict[str, 
     for mart in ("restock_events", "notification_attributions", "kpi_daily", "kpi_summary"):
         assert built["replay"][mart] == built["first"][mart], mart
     assert built["replay"]["notification_targets"] == built["second"]["notification_targets"]
+
+
+def test_the_catalog_is_one_row_per_variant_with_its_product_as_of(built: dict[str, Any]) -> None:
+    """The catalog the storefront checks signups against: newest titles as of as_of, and which variants
+    the restock rules apply to (tracked and DENY only)."""
+    first = {row["variant_id"]: row for row in built["first"]["variants"]}
+    assert sorted(first) == sorted([V1, V2, V3, V4])
+    assert {variant: row["can_restock"] for variant, row in first.items()} == {
+        V1: True, V2: False, V3: False, V4: True,
+    }  # fmt: skip
+    assert (first[V1]["product_title"], first[V1]["variant_title"], first[V1]["product_handle"]) == (
+        "Wool Hat", "Red", "wool-hat",
+    )  # fmt: skip
+    second = {row["variant_id"]: row for row in built["second"]["variants"]}
+    assert second[V1]["product_title"] == "Wool Hat (new)"
