@@ -13,9 +13,10 @@ export DO_NOT_TRACK := 1
 # uv goes into a private virtual environment (no system packages touched); without python3-venv, a plain
 # pip install into that folder does the same.
 $(CURDIR)/.tools/bin/uv:
-	$(PYTHON) -m venv $(CURDIR)/.tools && $(CURDIR)/.tools/bin/pip install --quiet --disable-pip-version-check uv \
-	  || $(PYTHON) -m pip install --quiet --disable-pip-version-check --target $(CURDIR)/.tools/lib uv \
-	     && mkdir -p $(CURDIR)/.tools/bin && ln -sf $(CURDIR)/.tools/lib/bin/uv $(CURDIR)/.tools/bin/uv
+	( $(PYTHON) -m venv $(CURDIR)/.tools \
+	  && $(CURDIR)/.tools/bin/pip install --quiet --disable-pip-version-check uv ) \
+	|| ( $(PYTHON) -m pip install --quiet --disable-pip-version-check --target $(CURDIR)/.tools/lib uv \
+	  && mkdir -p $(CURDIR)/.tools/bin && ln -sf $(CURDIR)/.tools/lib/bin/uv $(CURDIR)/.tools/bin/uv )
 
 install: $(UV)
 	$(UV) sync --frozen
