@@ -375,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Logs:                    {data / 'logs'}")
     print("Dagster UI (run history):")
     print(f"  DAGSTER_HOME={data / 'dagster_home'} BACKINSTOCK_CONFIG={data / 'backinstock.toml'} \\")
-    print("  uv run dagster dev -m orchestration.definitions")
+    print("  .venv/bin/dagster dev -m orchestration.definitions")
     return 0 if all_agree and resent == 0 else 1
 
 
