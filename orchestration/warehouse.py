@@ -123,6 +123,13 @@ def append_rows(
     return len(frame)
 
 
+def fetch_rows(connection: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
+    """The result of `sql` as one dict per row, keyed by column name."""
+    cursor = connection.execute(sql)
+    columns = [column[0] for column in cursor.description]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
 def read_watermark(connection: duckdb.DuckDBPyConnection, shop: str, stream: str) -> datetime | None:
     row = connection.execute(
         "SELECT watermark FROM raw_shopify.sync_state WHERE shop = ? AND stream = ?", [shop, stream]

@@ -12,7 +12,7 @@ from backinstock.store.jobs import enqueue_targets
 from dispatch import dispatch_due
 from orchestration.common import WAREHOUSE_POOL, store_engine
 from orchestration.resources import BackInStockSettings, CycleClock
-from orchestration.warehouse import connect
+from orchestration.warehouse import connect, fetch_rows
 
 GROUP = "notifications"
 
@@ -34,9 +34,7 @@ def notification_jobs(settings: BackInStockSettings, clock: CycleClock) -> dg.Ma
     """Targets without a job yet become `pending` jobs in the operational store."""
     loaded = settings.load()
     with connect(loaded.warehouse, read_only=True) as warehouse:
-        cursor = warehouse.execute(NEW_TARGETS)
-        columns = [column[0] for column in cursor.description]
-        targets = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        targets = fetch_rows(warehouse, NEW_TARGETS)
     with store_engine(loaded.operational_store_url).begin() as store:
         inserted = enqueue_targets(store, targets, clock.now())
     return dg.MaterializeResult(metadata={"targets_read": len(targets), "jobs_enqueued": inserted})

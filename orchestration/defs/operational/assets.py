@@ -18,6 +18,7 @@ from orchestration.warehouse import (
     COPIED_STORE_TABLES,
     connect,
     ensure_raw_schema,
+    fetch_rows,
     replace_copy,
     transaction,
 )
@@ -66,9 +67,7 @@ def catalog_variants(settings: BackInStockSettings, clock: CycleClock) -> dg.Mat
     variant exists (web apps never open the warehouse)."""
     loaded = settings.load()
     with connect(loaded.warehouse, read_only=True) as warehouse:
-        cursor = warehouse.execute(CATALOG)
-        columns = [column[0] for column in cursor.description]
-        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        rows = fetch_rows(warehouse, CATALOG)
     with store_engine(loaded.operational_store_url).begin() as store:
         written = upsert_variants(store, rows, clock.now())
     return dg.MaterializeResult(metadata={"variants": len(rows), "rows_written": written})
