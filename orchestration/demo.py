@@ -292,9 +292,14 @@ ROWS = (
 )
 
 
+def _missing(value: Any) -> bool:
+    """Null, however it arrived (a null read from Parquet by pandas is NaN)."""
+    return value is None or (isinstance(value, float) and pd.isna(value))
+
+
 def agrees(kind: str, pipeline: Any, truth: Any) -> bool:
-    if pipeline is None or truth is None or (isinstance(pipeline, float) and pd.isna(pipeline)):
-        return pipeline is None and truth is None
+    if _missing(pipeline) or _missing(truth):
+        return _missing(pipeline) and _missing(truth)
     if kind == "money":
         return Decimal(str(pipeline)).quantize(Decimal("0.01")) == Decimal(str(truth)).quantize(
             Decimal("0.01")
@@ -305,7 +310,7 @@ def agrees(kind: str, pipeline: Any, truth: Any) -> bool:
 
 
 def _shown(kind: str, value: Any, currency: str) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    if _missing(value):
         return "—"
     if kind == "money":
         return f"{Decimal(str(value)):,.2f} {currency}"
