@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-MAX_EXPONENT = 62
+from backinstock.retry import full_jitter
 
 
 def retry_delay(
@@ -16,7 +16,7 @@ def retry_delay(
     hint_seconds: float | None = None,
     draw: Callable[[], float] = random.random,
 ) -> float:
-    """Seconds to wait after the `failures`-th retryable answer: `random(0, min(cap, base * 2**(n-1)))`,
-    or the provider's hint when that is larger. Jitter spreads a burst of retries over the window."""
-    ceiling = min(cap_seconds, base_seconds * 2 ** min(max(failures - 1, 0), MAX_EXPONENT))
-    return max(draw() * ceiling, hint_seconds or 0.0)
+    """Seconds to wait after the `failures`-th retryable answer: full jitter over
+    `min(cap, base * 2**(failures - 1))`, or the provider's hint when that is larger."""
+    jitter = full_jitter(failures - 1, base_seconds=base_seconds, cap_seconds=cap_seconds, draw=draw)
+    return max(jitter, hint_seconds or 0.0)

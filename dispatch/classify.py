@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 
-from backinstock.clock import utc
+from backinstock.retry import retry_after_seconds
 
 ACCEPTED = "accepted"
 TRANSIENT = "transient"
@@ -55,18 +54,6 @@ def sendgrid_rejects_recipient(body: str) -> bool:
     )
 
 
-def _retry_after(value: str, now: datetime) -> float | None:
-    value = value.strip()
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        return max((utc(parsedate_to_datetime(value)) - now).total_seconds(), 0.0)
-    except (TypeError, ValueError):
-        return None
-
-
 def _rate_limit_reset(value: str, now: datetime) -> float | None:
     try:
         return max(float(value.strip()) - now.timestamp(), 0.0)
@@ -81,7 +68,7 @@ def retry_hint_seconds(headers: Mapping[str, str], now: datetime) -> float | Non
     hints = [
         hint
         for hint in (
-            _retry_after(lowered["retry-after"], now) if "retry-after" in lowered else None,
+            retry_after_seconds(lowered.get("retry-after"), now),
             _rate_limit_reset(lowered["x-ratelimit-reset"], now) if "x-ratelimit-reset" in lowered else None,
         )
         if hint is not None

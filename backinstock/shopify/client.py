@@ -14,11 +14,12 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
+from backinstock.retry import full_jitter, retry_after_seconds
 from backinstock.settings import ShopSettings
 
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
@@ -51,26 +52,6 @@ class Bucket:
 
     def available_at(self, moment: float) -> float:
         return min(self.maximum, self.available + (moment - self.seen_at) * self.restore_rate)
-
-
-def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
-    """Full jitter: a random wait in [0, min(cap, base * 2**attempt)]."""
-    return rng.uniform(0, min(cap, base * 2**attempt))
-
-
-def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """`Retry-After` as seconds, from either form the header takes (delta seconds or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, moment - (time.time() if now is None else now))
 
 
 class ShopifyClient:
@@ -128,9 +109,7 @@ class ShopifyClient:
                 response = self._http.post(self.shop.graphql_url, json=body)
             except (httpx.TimeoutException, httpx.TransportError) as problem:
                 last_problem = f"{type(problem).__name__}: {problem}"
-                self._before_retry(
-                    attempt, backoff_delay(attempt, self.backoff_base, self.backoff_cap, self._rng)
-                )
+                self._before_retry(attempt, self._jitter(attempt))
                 continue
             if response.status_code in (401, 403):
                 raise ShopifyAuthError(
@@ -146,8 +125,8 @@ class ShopifyClient:
                 continue
             if response.status_code in RETRYABLE_STATUS or payload is None:
                 last_problem = f"HTTP {response.status_code}"
-                hinted = retry_after_seconds(response.headers.get("Retry-After"))
-                delay = backoff_delay(attempt, self.backoff_base, self.backoff_cap, self._rng)
+                hinted = _hinted_wait(response)
+                delay = self._jitter(attempt)
                 self._before_retry(attempt, max(delay, hinted or 0.0))
                 continue
             if response.status_code != 200:
@@ -177,6 +156,11 @@ class ShopifyClient:
                 return
             after = page["endCursor"]
 
+    def _jitter(self, attempt: int) -> float:
+        return full_jitter(
+            attempt, base_seconds=self.backoff_base, cap_seconds=self.backoff_cap, draw=self._rng.random
+        )
+
     def _before_retry(self, attempt: int, delay: float) -> None:
         """Wait before the next attempt; after the last one there is nothing to wait for."""
         if attempt < self.max_retries:
@@ -204,13 +188,18 @@ class ShopifyClient:
             )
 
     def _throttle_wait(self, query: str, response: httpx.Response, attempt: int) -> float:
-        hinted = retry_after_seconds(response.headers.get("Retry-After"))
-        jitter = backoff_delay(attempt, self.backoff_base, self.backoff_cap, self._rng)
+        hinted = _hinted_wait(response)
+        jitter = self._jitter(attempt)
         cost = self._known_costs.get(query)
         if self.bucket and cost is not None and self.bucket.restore_rate > 0:
             refill = max(0.0, cost - self.bucket.available) / self.bucket.restore_rate
             return max(refill, hinted or 0.0) + jitter * 0.1
         return max(jitter, hinted or 0.0)
+
+
+def _hinted_wait(response: httpx.Response) -> float | None:
+    """The server's Retry-After; waits are slept in real time, so it is read against the wall clock."""
+    return retry_after_seconds(response.headers.get("Retry-After"), datetime.now(UTC))
 
 
 def _json_or_none(response: httpx.Response) -> dict[str, Any] | None:

@@ -8,17 +8,18 @@ import json
 import threading
 import time
 from collections import deque
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from backinstock.retry import retry_after_seconds
 from backinstock.settings import ShopSettings
 from backinstock.shopify.client import (
     ShopifyAuthError,
     ShopifyClient,
     ShopifyQueryError,
     ShopifyUnavailable,
-    retry_after_seconds,
 )
 
 
@@ -178,7 +179,9 @@ def test_pagination_follows_cursors(shopify, client):
 
 
 def test_retry_after_reads_both_forms():
-    assert retry_after_seconds("3") == 3
-    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:10 GMT", now=1445412480) == 10
-    assert retry_after_seconds(None) is None
-    assert retry_after_seconds("soon") is None
+    now = datetime(2015, 10, 21, 7, 28, 0, tzinfo=UTC)
+    assert retry_after_seconds("3", now) == 3
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:10 GMT", now) == 10
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:27:00 GMT", now) == 0  # a moment already past
+    assert retry_after_seconds(None, now) is None
+    assert retry_after_seconds("soon", now) is None
