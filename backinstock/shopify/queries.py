@@ -62,6 +62,16 @@ query ProductVariants($after: String, $query: String) {
 }
 """
 
+LINE_ITEM_FIELDS = """
+fragment LineItemFields on LineItem {
+  id
+  quantity
+  variant { id }
+  product { id }
+  originalUnitPriceSet { shopMoney { amount currencyCode } }
+}
+"""
+
 ORDERS = """
 query Orders($after: String, $query: String) {
   orders(first: 15, after: $after, query: $query, sortKey: UPDATED_AT) {
@@ -76,37 +86,25 @@ query Orders($after: String, $query: String) {
       customAttributes { key value }
       totalPriceSet { shopMoney { amount currencyCode } }
       lineItems(first: 10) {
-        nodes {
-          id
-          quantity
-          variant { id }
-          product { id }
-          originalUnitPriceSet { shopMoney { amount currencyCode } }
-        }
+        nodes { ...LineItemFields }
         pageInfo { hasNextPage endCursor }
       }
     }
     pageInfo { hasNextPage endCursor }
   }
 }
-"""
+""" + LINE_ITEM_FIELDS
 
 ORDER_LINE_ITEMS = """
 query OrderLineItems($orderId: ID!, $after: String) {
   order(id: $orderId) {
     lineItems(first: 100, after: $after) {
-      nodes {
-        id
-        quantity
-        variant { id }
-        product { id }
-        originalUnitPriceSet { shopMoney { amount currencyCode } }
-      }
+      nodes { ...LineItemFields }
       pageInfo { hasNextPage endCursor }
     }
   }
 }
-"""
+""" + LINE_ITEM_FIELDS
 
 ALL = {
     "SHOP": SHOP,
