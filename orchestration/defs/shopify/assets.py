@@ -7,7 +7,7 @@ re-running it is safe (staging keeps the newest version of each row).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -78,30 +78,36 @@ def _ingest(
     return totals
 
 
+RowReader = Callable[[ShopifyClient, duckdb.DuckDBPyConnection, datetime | None], Iterable[dict[str, Any]]]
+
+
+def _ingest_table(
+    settings: BackInStockSettings, clock: CycleClock, table: str, read: RowReader
+) -> dg.MaterializeResult:
+    """A stream that lands in one table of the same name."""
+    counts = _ingest(
+        settings, clock, table, lambda client, warehouse, since: {table: list(read(client, warehouse, since))}
+    )
+    return dg.MaterializeResult(metadata={"rows": counts.get(table, 0)})
+
+
 @dg.asset(key=["raw_shopify", "shops"], group_name=GROUP, pool=WAREHOUSE_POOL)
 def shops(settings: BackInStockSettings, clock: CycleClock) -> dg.MaterializeResult:
     """Each shop's currency and time zone (KPIs are reported per shop day, in shop currency)."""
-    counts = _ingest(
-        settings, clock, "shops", lambda client, _w, _since: {"shops": [reads.read_shop(client)]}
-    )
-    return dg.MaterializeResult(metadata={"rows": counts.get("shops", 0)})
+    return _ingest_table(settings, clock, "shops", lambda client, _w, _since: [reads.read_shop(client)])
 
 
 @dg.asset(key=["raw_shopify", "locations"], group_name=GROUP, pool=WAREHOUSE_POOL)
 def locations(settings: BackInStockSettings, clock: CycleClock) -> dg.MaterializeResult:
     """Every location, active or not: which ones count towards sellable stock is a rule downstream."""
-    counts = _ingest(
-        settings,
-        clock,
-        "locations",
-        lambda client, _w, _since: {"locations": list(reads.read_locations(client))},
+    return _ingest_table(
+        settings, clock, "locations", lambda client, _w, _since: reads.read_locations(client)
     )
-    return dg.MaterializeResult(metadata={"rows": counts.get("locations", 0)})
 
 
 def _read_levels(
     client: ShopifyClient, warehouse: duckdb.DuckDBPyConnection, since: datetime | None
-) -> Batches:
+) -> Iterable[dict[str, Any]]:
     location_ids = [
         row[0]
         for row in warehouse.execute(
@@ -109,7 +115,7 @@ def _read_levels(
             [client.shop.domain],
         ).fetchall()
     ]
-    return {"inventory_levels": list(reads.read_inventory_levels(client, location_ids, since))}
+    return reads.read_inventory_levels(client, location_ids, since)
 
 
 @dg.asset(
@@ -120,31 +126,22 @@ def _read_levels(
 )
 def inventory_levels(settings: BackInStockSettings, clock: CycleClock) -> dg.MaterializeResult:
     """Polled `available` quantities: the reconciliation path beside webhooks, which can be lost."""
-    counts = _ingest(settings, clock, "inventory_levels", _read_levels)
-    return dg.MaterializeResult(metadata={"rows": counts.get("inventory_levels", 0)})
+    return _ingest_table(settings, clock, "inventory_levels", _read_levels)
 
 
 @dg.asset(key=["raw_shopify", "products"], group_name=GROUP, pool=WAREHOUSE_POOL)
 def products(settings: BackInStockSettings, clock: CycleClock) -> dg.MaterializeResult:
-    counts = _ingest(
-        settings,
-        clock,
-        "products",
-        lambda client, _w, since: {"products": list(reads.read_products(client, since))},
+    return _ingest_table(
+        settings, clock, "products", lambda client, _w, since: reads.read_products(client, since)
     )
-    return dg.MaterializeResult(metadata={"rows": counts.get("products", 0)})
 
 
 @dg.asset(key=["raw_shopify", "variants"], group_name=GROUP, pool=WAREHOUSE_POOL)
 def variants(settings: BackInStockSettings, clock: CycleClock) -> dg.MaterializeResult:
     """Variants with their inventory item, policy (DENY/CONTINUE) and whether stock is tracked."""
-    counts = _ingest(
-        settings,
-        clock,
-        "variants",
-        lambda client, _w, since: {"variants": list(reads.read_variants(client, since))},
+    return _ingest_table(
+        settings, clock, "variants", lambda client, _w, since: reads.read_variants(client, since)
     )
-    return dg.MaterializeResult(metadata={"rows": counts.get("variants", 0)})
 
 
 def _read_orders(
