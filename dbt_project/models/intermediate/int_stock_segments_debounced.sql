@@ -15,46 +15,9 @@ history as (
 
 ),
 
-state_starts as (
-
-    select
-        *,
-        case
-            when is_in_stock = lag(is_in_stock) over (partition by shop, variant_id order by valid_from)
-                then 0
-            else 1
-        end as is_state_start
-
-    from history
-
-),
-
-state_numbered as (
-
-    select
-        *,
-        sum(is_state_start) over (
-            partition by shop, variant_id
-            order by valid_from
-            rows between unbounded preceding and current row
-        ) as state_number
-
-    from state_starts
-
-),
-
 raw_segments as (
 
-    select
-        shop,
-        variant_id,
-        product_id,
-        state_number,
-        is_in_stock,
-        min(valid_from) as started_at
-
-    from state_numbered
-    group by shop, variant_id, product_id, state_number, is_in_stock
+    {{ state_runs('history', 'valid_from', 'state_number') }}
 
 ),
 
@@ -79,46 +42,9 @@ lasting as (
 
 ),
 
-island_starts as (
-
-    select
-        *,
-        case
-            when is_in_stock = lag(is_in_stock) over (partition by shop, variant_id order by started_at)
-                then 0
-            else 1
-        end as is_island_start
-
-    from lasting
-
-),
-
-island_numbered as (
-
-    select
-        *,
-        sum(is_island_start) over (
-            partition by shop, variant_id
-            order by started_at
-            rows between unbounded preceding and current row
-        ) as segment_number
-
-    from island_starts
-
-),
-
 merged as (
 
-    select
-        shop,
-        variant_id,
-        product_id,
-        segment_number,
-        is_in_stock,
-        min(started_at) as started_at
-
-    from island_numbered
-    group by shop, variant_id, product_id, segment_number, is_in_stock
+    {{ state_runs('lasting', 'started_at', 'segment_number') }}
 
 ),
 
