@@ -1,7 +1,7 @@
 """Time is an input. Every decision takes an explicit `now`; these clocks are where it comes from.
 
 `SystemClock` is real time. `FileClock` reads an ISO-8601 instant from a file, so a driver (the demo, a
-test) can move simulated time for several processes at once. `FixedClock` is for code in one process.
+test) can move simulated time for several processes at once.
 All instants are timezone-aware UTC.
 """
 
@@ -35,17 +35,6 @@ def format_instant(value: datetime) -> str:
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
-
-
-class FixedClock:
-    def __init__(self, now: datetime) -> None:
-        self._now = utc(now)
-
-    def now(self) -> datetime:
-        return self._now
-
-    def set(self, now: datetime) -> None:
-        self._now = utc(now)
 
 
 class FileClock:

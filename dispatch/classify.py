@@ -19,7 +19,6 @@ RATE_LIMITED = "rate_limited"
 PERMANENT = "permanent"
 ACCOUNT = "account"
 UNKNOWN = "unknown"
-RETRYABLE = (TRANSIENT, RATE_LIMITED, UNKNOWN)
 
 _SENDGRID = {
     200: ACCEPTED,

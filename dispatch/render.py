@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from jinja2 import StrictUndefined, Template
+from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from backinstock import tokens
@@ -35,6 +35,10 @@ _ENVIRONMENTS = {
     True: SandboxedEnvironment(autoescape=True, undefined=StrictUndefined),
     False: SandboxedEnvironment(autoescape=False, undefined=StrictUndefined, keep_trailing_newline=True),
 }
+
+
+class BrokenTemplate(TemplateError):
+    """A template failed to render for a job; the message names the template, for whoever must fix it."""
 
 
 @dataclass(frozen=True)
@@ -162,7 +166,10 @@ def compose(connection: sa.Connection, settings: Settings, job: Job) -> EmailMes
     source = load_template(
         connection, shop=job.shop, name=TEMPLATE_NAME, channel=job.channel, locale=job.locale
     )
-    message = finish(render(source, variables), link)
+    try:
+        message = finish(render(source, variables), link)
+    except TemplateError as error:
+        raise BrokenTemplate(f"{source.origin}: {error}") from error
     return EmailMessage(
         to=job.contact,
         from_email=settings.email.from_email,

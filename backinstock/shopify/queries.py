@@ -72,7 +72,8 @@ fragment LineItemFields on LineItem {
 }
 """
 
-ORDERS = """
+ORDERS = (
+    """
 query Orders($after: String, $query: String) {
   orders(first: 15, after: $after, query: $query, sortKey: UPDATED_AT) {
     nodes {
@@ -93,9 +94,12 @@ query Orders($after: String, $query: String) {
     pageInfo { hasNextPage endCursor }
   }
 }
-""" + LINE_ITEM_FIELDS
+"""
+    + LINE_ITEM_FIELDS
+)
 
-ORDER_LINE_ITEMS = """
+ORDER_LINE_ITEMS = (
+    """
 query OrderLineItems($orderId: ID!, $after: String) {
   order(id: $orderId) {
     lineItems(first: 100, after: $after) {
@@ -104,7 +108,9 @@ query OrderLineItems($orderId: ID!, $after: String) {
     }
   }
 }
-""" + LINE_ITEM_FIELDS
+"""
+    + LINE_ITEM_FIELDS
+)
 
 ALL = {
     "SHOP": SHOP,

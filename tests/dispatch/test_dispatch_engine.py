@@ -310,6 +310,7 @@ def test_the_sandbox_blocks_unsafe_templates_and_nothing_is_sent(store_engine, d
     assert report.dead_letter == 1 and sendgrid.requests == []
     [job] = job_rows(store_engine)
     assert job.status == "dead_letter" and job.last_error.startswith("template error")
+    assert f"templates table {SHOP}/back_in_stock/en" in job.last_error  # which template to fix
     assert attempt_rows(store_engine) == []
 
 
