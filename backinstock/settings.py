@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from backinstock.clock import Clock, FileClock, SystemClock
+from backinstock.tokens import Keyring
 
 DEFAULT_API_VERSION = "2026-10"
 _config_file: ContextVar[Path | None] = ContextVar("backinstock_config_file", default=None)
@@ -97,6 +98,8 @@ class Settings(BaseSettings):
     warehouse_path: Path | None = None  # empty means data_dir/warehouse.duckdb
     marts_dir: Path | None = None  # published marts (Parquet) for the web apps; data_dir/marts
     secret_key: SecretStr = SecretStr("")  # empty: generated once into data_dir/secret_key
+    # Keys that signed links already sent: they still verify until removed from this list (rotation).
+    previous_secret_keys: list[SecretStr] = Field(default_factory=list)
     storefront_url: str = "http://127.0.0.1:8000"  # public base URL for links in messages
     storefront_host: str = "127.0.0.1"
     storefront_port: int = 8000
@@ -146,6 +149,13 @@ class Settings(BaseSettings):
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_urlsafe(32))
         return path.read_text().strip().encode()
+
+    @cached_property
+    def token_keys(self) -> Keyring:
+        """The signing key for new links, and the previous keys that still verify old ones."""
+        return Keyring.of(
+            self.signing_key, [key.get_secret_value().encode() for key in self.previous_secret_keys]
+        )
 
     def clock(self) -> Clock:
         return FileClock(self.clock_file) if self.clock_file else SystemClock()

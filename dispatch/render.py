@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from backinstock import tokens
+from backinstock import links as message_links
 from backinstock.settings import Settings
 from backinstock.store.jobs import Job
 from backinstock.store.tables import templates
@@ -128,12 +128,10 @@ class Links:
 
 
 def links(settings: Settings, job: Job) -> Links:
-    base = settings.storefront_url.rstrip("/")
-    key = settings.signing_key
     return Links(
-        click=f"{base}/c/{tokens.sign(key, tokens.CLICK, job.id)}",
-        open_pixel=f"{base}/o/{tokens.sign(key, tokens.OPEN, job.id)}.gif",
-        unsubscribe=f"{base}/u/{tokens.sign(key, tokens.UNSUBSCRIBE, job.subscription_id)}",
+        click=message_links.click_url(settings, job.shop, job.id),
+        open_pixel=message_links.open_pixel_url(settings, job.shop, job.id),
+        unsubscribe=message_links.unsubscribe_url(settings, job.shop, job.subscription_id),
     )
 
 

@@ -34,21 +34,24 @@ def with_utm(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query + list(UTM.items()))))
 
 
-def _token_value(request: Request, purpose: str, token: str) -> int | None:
+def _claims(request: Request, purpose: str, token: str) -> tokens.Claims | None:
     try:
-        return int(tokens.verify(settings_of(request).signing_key, purpose, token))
-    except (tokens.InvalidToken, ValueError):
+        claims = tokens.verify(settings_of(request).token_keys, purpose, token, now=now_of(request))
+        claims.number  # noqa: B018 (raises InvalidToken when the token carries no id)
+    except tokens.InvalidToken:
         return None
+    return claims
 
 
 @router.get("/o/{token}.gif")
 def open_pixel(token: str, request: Request) -> Response:
-    job_id = _token_value(request, tokens.OPEN, token)
-    if job_id is not None:
+    claims = _claims(request, tokens.OPEN, token)
+    if claims is not None:
         with store_of(request).begin() as connection:
             tracking.record_job_event(
                 connection,
-                job_id=job_id,
+                job_id=claims.number,
+                shop=claims.shop,
                 event_type=tracking.OPEN,
                 url=None,
                 user_agent=user_agent(request),
@@ -59,17 +62,18 @@ def open_pixel(token: str, request: Request) -> Response:
 
 @router.get("/c/{token}", response_model=None)
 def click(token: str, request: Request) -> Response:
-    job_id = _token_value(request, tokens.CLICK, token)
-    if job_id is None:
+    claims = _claims(request, tokens.CLICK, token)
+    if claims is None:
         return not_found(BAD_LINK)
     with store_of(request).begin() as connection:
-        job = jobs.get_job(connection, job_id)
-        if job is None:
+        job = jobs.get_job(connection, claims.number)
+        if job is None or job["shop"] != claims.shop:
             return not_found("This notification no longer exists.")
         target = with_utm(job["context"]["product_url"])
         tracking.record_job_event(
             connection,
-            job_id=job_id,
+            job_id=job["id"],
+            shop=job["shop"],
             event_type=tracking.CLICK,
             url=target,
             user_agent=user_agent(request),
@@ -79,11 +83,12 @@ def click(token: str, request: Request) -> Response:
 
 
 def _subscription(request: Request, token: str) -> dict | None:
-    subscription_id = _token_value(request, tokens.UNSUBSCRIBE, token)
-    if subscription_id is None:
+    claims = _claims(request, tokens.UNSUBSCRIBE, token)
+    if claims is None:
         return None
     with store_of(request).connect() as connection:
-        return subscriptions.get_subscription(connection, subscription_id)
+        subscription = subscriptions.get_subscription(connection, claims.number)
+    return subscription if subscription is not None and subscription["shop"] == claims.shop else None
 
 
 @router.get("/u/{token}", response_model=None)

@@ -45,18 +45,19 @@ def record_job_event(
     connection: sa.Connection,
     *,
     job_id: int,
+    shop: str,
     event_type: str,
     url: str | None,
     user_agent: str | None,
     now: datetime,
 ) -> bool:
-    """Record an open or click of a notification; False (nothing recorded) when the job does not exist."""
+    """Record an open or click of a notification; False (nothing recorded) when the shop has no such job."""
     if event_type not in (OPEN, CLICK):
         raise ValueError(f"not a notification event: {event_type}")
     job = connection.execute(
         sa.select(
             notification_jobs.c.shop, notification_jobs.c.variant_id, notification_jobs.c.context
-        ).where(notification_jobs.c.id == job_id)
+        ).where(notification_jobs.c.id == job_id, notification_jobs.c.shop == shop)
     ).first()
     if job is None:
         return False

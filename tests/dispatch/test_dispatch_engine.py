@@ -43,9 +43,8 @@ def attempt_rows(engine):
 
 
 def token_in(text, path):
-    return re.search(rf"https://alerts\.example\.test/{path}/([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)", text).group(
-        1
-    )
+    pattern = rf"https://alerts\.example\.test/{path}/([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)"
+    return re.search(pattern, text).group(1)
 
 
 def test_sends_one_message_with_headers_links_and_escaped_html(store_engine, dispatch_settings, sendgrid):
@@ -72,12 +71,17 @@ def test_sends_one_message_with_headers_links_and_escaped_html(store_engine, dis
         "variant_id": "gid://shopify/ProductVariant/1",
     }
 
-    key = dispatch_settings.signing_key
+    keys = dispatch_settings.token_keys
     unsubscribe = token_in(html, "u")
-    assert tokens.verify(key, tokens.CLICK, token_in(html, "c")) == str(job.id)
-    assert tokens.verify(key, tokens.OPEN, token_in(html, "o")) == str(job.id)
+
+    def claims(purpose, token):
+        verified = tokens.verify(keys, purpose, token, now=NOW)
+        return verified.shop, verified.value
+
+    assert claims(tokens.CLICK, token_in(html, "c")) == (SHOP, str(job.id))
+    assert claims(tokens.OPEN, token_in(html, "o")) == (SHOP, str(job.id))
     assert f'src="https://alerts.example.test/o/{token_in(html, "o")}.gif"' in html
-    assert tokens.verify(key, tokens.UNSUBSCRIBE, unsubscribe) == str(subscription_id)
+    assert claims(tokens.UNSUBSCRIBE, unsubscribe) == (SHOP, str(subscription_id))
     assert f"https://alerts.example.test/u/{unsubscribe}" in text
     assert body["headers"] == {
         "List-Unsubscribe": f"<https://alerts.example.test/u/{unsubscribe}>",

@@ -41,14 +41,12 @@ def test_views_opens_and_clicks_are_recorded(store_engine):
             user_agent="UA",
             now=NOW,
         )
-        assert record_job_event(
-            connection, job_id=job_id, event_type="open", url=None, user_agent=None, now=NOW
-        )
-        assert record_job_event(
-            connection, job_id=job_id, event_type="click", url="u", user_agent=None, now=NOW
-        )
+        recorded = dict(shop=SHOP, url=None, user_agent=None, now=NOW)
+        assert record_job_event(connection, job_id=job_id, event_type="open", **recorded)
+        assert record_job_event(connection, job_id=job_id, event_type="click", **recorded | {"url": "u"})
+        assert not record_job_event(connection, job_id=job_id + 99, event_type="open", **recorded)
         assert not record_job_event(
-            connection, job_id=job_id + 99, event_type="open", url=None, user_agent=None, now=NOW
+            connection, job_id=job_id, event_type="open", **recorded | {"shop": "other.myshopify.com"}
         )
         events = connection.execute(sa.select(tracking_events).order_by(tracking_events.c.id)).all()
     assert [(e.event_type, e.job_id, e.product_id) for e in events] == [

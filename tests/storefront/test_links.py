@@ -60,11 +60,14 @@ def test_click_records_and_redirects_with_utm(storefront, store_engine):
 
 
 def test_bad_click_tokens_get_a_404_page(storefront, store_engine):
-    key = storefront.settings.signing_key
+    job = enqueue_one(store_engine)
+    keys = storefront.settings.token_keys
     forged = storefront.client.get("/c/forged.token")
-    wrong_purpose = storefront.client.get(f"/c/{tokens.sign(key, tokens.OPEN, 1)}")
-    no_such_job = storefront.client.get(f"/c/{tokens.sign(key, tokens.CLICK, 999)}")
-    for response in (forged, wrong_purpose, no_such_job):
+    wrong_purpose = storefront.client.get(f"/c/{tokens.sign(keys, tokens.OPEN, job.id, shop=SHOP)}")
+    no_such_job = storefront.client.get(f"/c/{tokens.sign(keys, tokens.CLICK, 999, shop=SHOP)}")
+    elsewhere = tokens.sign(keys, tokens.CLICK, job.id, shop="x.myshopify.com")
+    other_shop = storefront.client.get(f"/c/{elsewhere}")
+    for response in (forged, wrong_purpose, no_such_job, other_shop):
         assert response.status_code == 404 and "text/html" in response.headers["content-type"]
     assert events(store_engine) == []
 
@@ -86,7 +89,7 @@ def seed_alerts(storefront, store_engine):
         first = signup(connection, "ada@example.com", variant=1)
         signup(connection, "ada@example.com", variant=2)
         signup(connection, "bob@example.com", variant=1)
-    return f"/u/{tokens.sign(storefront.settings.signing_key, tokens.UNSUBSCRIBE, first)}"
+    return f"/u/{tokens.sign(storefront.settings.token_keys, tokens.UNSUBSCRIBE, first, shop=SHOP)}"
 
 
 def test_get_shows_a_confirmation_page_and_changes_nothing(storefront, store_engine):
