@@ -6,6 +6,7 @@ Exponential backoff with full jitter spreads a burst of retries over the window;
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from datetime import datetime
@@ -25,14 +26,19 @@ def full_jitter(
 
 
 def retry_after_seconds(value: str | None, now: datetime) -> float | None:
-    """`Retry-After` in seconds from now, in either form the header takes; None when absent or unreadable."""
+    """`Retry-After` in seconds from now, in either form the header takes; None when absent or unreadable.
+
+    Non-finite numbers (`inf`, `nan`, `1e999`) are unreadable: a wait must end. Callers cap what they get.
+    """
     if not value or not value.strip():
         return None
     value = value.strip()
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(seconds, 0.0) if math.isfinite(seconds) else None
     try:
         return max((utc(parsedate_to_datetime(value)) - now).total_seconds(), 0.0)
     except (TypeError, ValueError):

@@ -4,7 +4,12 @@
 - Pacing: every response carries `extensions.cost.throttleStatus`; before a query whose cost we have seen,
   wait until the leaky bucket holds enough points instead of being throttled first.
 - Retries with exponential backoff and full jitter on THROTTLED (HTTP 200 or 429), 429, 5xx, timeouts and
-  connection errors, honouring `Retry-After`. 401/403 and GraphQL errors in the query are not retried.
+  connection errors, honouring `Retry-After` up to a cap. 401/403 and GraphQL errors in the query are not
+  retried.
+- Bounded: every call has an overall deadline (pacing, attempts and waits together); a wait that would end
+  past it is not started, the call fails instead.
+- No blind retry of a mutation: it is retried only when Shopify certainly did not run it (the connection
+  was never made, or Shopify answered THROTTLED/429); after a 5xx or a lost answer it may have been applied.
 - Cursor pagination over any connection by its path in the response.
 """
 
@@ -15,14 +20,17 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import httpx
+from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 
 from backinstock.retry import full_jitter, retry_after_seconds
 from backinstock.settings import ShopSettings
 
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 class ShopifyError(RuntimeError):
@@ -64,6 +72,8 @@ class ShopifyClient:
         max_retries: int = 6,
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,
+        max_retry_after: float = 60.0,
+        deadline: float = 300.0,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
@@ -81,6 +91,9 @@ class ShopifyClient:
         self.max_retries = max_retries
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
+        self.max_retry_after = max_retry_after
+        self.deadline = deadline
+        self.timeout = timeout
         self._sleep = sleep
         self._monotonic = monotonic
         self._rng = rng or random.Random()
@@ -99,17 +112,25 @@ class ShopifyClient:
         self._http.close()
 
     def execute(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Run one query and return its `data`, pacing and retrying as needed."""
+        """Run one query and return its `data`, pacing and retrying as needed, within the call's deadline."""
         body = {"query": query, "variables": variables or {}}
+        mutation = is_mutation(query)
+        call = _Call(self, started=self._monotonic())
         last_problem = "no attempt made"
         for attempt in range(self.max_retries + 1):
-            self._pace(query)
+            call.wait(self._pace_delay(query), "pacing")
             try:
                 self.requests_sent += 1
-                response = self._http.post(self.shop.graphql_url, json=body)
+                response = self._http.post(self.shop.graphql_url, json=body, timeout=call.timeout())
+            except NEVER_SENT as problem:
+                last_problem = f"{type(problem).__name__}: {problem}"
+                call.before_retry(attempt, self._jitter(attempt), last_problem)
+                continue
             except (httpx.TimeoutException, httpx.TransportError) as problem:
                 last_problem = f"{type(problem).__name__}: {problem}"
-                self._before_retry(attempt, self._jitter(attempt))
+                if mutation:
+                    raise ShopifyUnavailable(_not_retried(self.shop.domain, last_problem)) from problem
+                call.before_retry(attempt, self._jitter(attempt), last_problem)
                 continue
             if response.status_code in (401, 403):
                 raise ShopifyAuthError(
@@ -121,13 +142,14 @@ class ShopifyClient:
             if _is_throttled(response, payload):
                 self.throttled_responses += 1
                 last_problem = "throttled"
-                self._before_retry(attempt, self._throttle_wait(query, response, attempt))
+                call.before_retry(attempt, self._throttle_wait(query, response, attempt), last_problem)
                 continue
             if response.status_code in RETRYABLE_STATUS or payload is None:
                 last_problem = f"HTTP {response.status_code}"
-                hinted = _hinted_wait(response)
-                delay = self._jitter(attempt)
-                self._before_retry(attempt, max(delay, hinted or 0.0))
+                if mutation and response.status_code != 429:
+                    raise ShopifyUnavailable(_not_retried(self.shop.domain, last_problem))
+                hinted = self._hinted_wait(response)
+                call.before_retry(attempt, max(self._jitter(attempt), hinted or 0.0), last_problem)
                 continue
             if response.status_code != 200:
                 raise ShopifyError(
@@ -161,18 +183,18 @@ class ShopifyClient:
             attempt, base_seconds=self.backoff_base, cap_seconds=self.backoff_cap, draw=self._rng.random
         )
 
-    def _before_retry(self, attempt: int, delay: float) -> None:
-        """Wait before the next attempt; after the last one there is nothing to wait for."""
-        if attempt < self.max_retries:
-            self._sleep(delay)
-
-    def _pace(self, query: str) -> None:
+    def _pace_delay(self, query: str) -> float:
+        """How long to wait before the query so that the bucket can afford it (0: go now)."""
         cost = self._known_costs.get(query)
         if self.bucket is None or cost is None or self.bucket.restore_rate <= 0:
-            return
+            return 0.0
         short = cost - self.bucket.available_at(self._monotonic())
-        if short > 0:
-            self._sleep(short / self.bucket.restore_rate)
+        return short / self.bucket.restore_rate if short > 0 else 0.0
+
+    def _hinted_wait(self, response: httpx.Response) -> float | None:
+        """The server's Retry-After, capped: a hint of days must not park the caller for days."""
+        hinted = _hinted_wait(response)
+        return None if hinted is None else min(hinted, self.max_retry_after)
 
     def _observe_cost(self, query: str, payload: dict[str, Any]) -> None:
         cost = (payload.get("extensions") or {}).get("cost") or {}
@@ -188,13 +210,59 @@ class ShopifyClient:
             )
 
     def _throttle_wait(self, query: str, response: httpx.Response, attempt: int) -> float:
-        hinted = _hinted_wait(response)
+        hinted = self._hinted_wait(response)
         jitter = self._jitter(attempt)
         cost = self._known_costs.get(query)
         if self.bucket and cost is not None and self.bucket.restore_rate > 0:
             refill = max(0.0, cost - self.bucket.available) / self.bucket.restore_rate
             return max(refill, hinted or 0.0) + jitter * 0.1
         return max(jitter, hinted or 0.0)
+
+
+@dataclass
+class _Call:
+    """One `execute`: its deadline, and the waits it may still afford."""
+
+    client: ShopifyClient
+    started: float
+
+    def remaining(self) -> float:
+        return self.client.deadline - (self.client._monotonic() - self.started)
+
+    def timeout(self) -> float:
+        return max(min(self.client.timeout, self.remaining()), 0.001)
+
+    def wait(self, delay: float, why: str) -> None:
+        if delay <= 0:
+            return
+        if delay >= self.remaining():
+            raise ShopifyUnavailable(
+                f"{self.client.shop.domain}: {why} would wait {delay:.1f} s, past the call's "
+                f"{self.client.deadline:.0f} s deadline"
+            )
+        self.client._sleep(delay)
+
+    def before_retry(self, attempt: int, delay: float, problem: str) -> None:
+        """Wait before the next attempt; after the last one there is nothing to wait for."""
+        if attempt < self.client.max_retries:
+            self.wait(delay, f"retrying after {problem}")
+
+
+@lru_cache(maxsize=128)
+def is_mutation(document: str) -> bool:
+    """True when the document runs a mutation (a document that does not parse runs nothing)."""
+    try:
+        parsed = parse(document)
+    except GraphQLError:
+        return False
+    return any(
+        isinstance(definition, OperationDefinitionNode) and definition.operation == OperationType.MUTATION
+        for definition in parsed.definitions
+    )
+
+
+def _not_retried(domain: str, problem: str) -> str:
+    return f"{domain}: {problem}; a mutation is not retried blindly (Shopify may have applied it)"
 
 
 def _hinted_wait(response: httpx.Response) -> float | None:

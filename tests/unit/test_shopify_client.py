@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import threading
 import time
 from collections import deque
@@ -20,6 +21,7 @@ from backinstock.shopify.client import (
     ShopifyClient,
     ShopifyQueryError,
     ShopifyUnavailable,
+    is_mutation,
 )
 
 
@@ -131,9 +133,8 @@ def test_throttled_answer_waits_for_the_bucket_to_refill(shopify, client, sleeps
 
 
 def test_pacing_waits_before_a_query_the_bucket_cannot_afford(shopify, sleeps):
-    moments = iter([0.0, 0.0, 0.0])
     shop = ShopSettings(domain="test.myshopify.com", access_token="t", admin_api_url=shopify.url)
-    with ShopifyClient(shop, sleep=sleeps.append, monotonic=lambda: next(moments)) as client:
+    with ShopifyClient(shop, sleep=sleeps.append, monotonic=lambda: 0.0) as client:
         shopify.script.extend([ok({"x": 1}, requested=100, available=10, restore=50.0), ok({"x": 2})])
         client.execute("{ x }")
         client.execute("{ x }")
@@ -185,3 +186,103 @@ def test_retry_after_reads_both_forms():
     assert retry_after_seconds("Wed, 21 Oct 2015 07:27:00 GMT", now) == 0  # a moment already past
     assert retry_after_seconds(None, now) is None
     assert retry_after_seconds("soon", now) is None
+
+
+def test_retry_after_refuses_non_finite_values():
+    now = datetime(2026, 11, 2, tzinfo=UTC)
+    for value in ("inf", "Infinity", "nan", "1e999", "-inf"):
+        assert retry_after_seconds(value, now) is None
+    assert retry_after_seconds("-5", now) == 0
+
+
+class FakeTime:
+    """A monotonic clock that only moves when the client sleeps."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps = []
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def monotonic(self):
+        return self.now
+
+
+def bounded_client(shopify, time_, **options):
+    shop = ShopSettings(domain="test.myshopify.com", access_token="t", admin_api_url=shopify.url)
+    return ShopifyClient(shop, sleep=time_.sleep, monotonic=time_.monotonic, timeout=0.5, **options)
+
+
+def test_a_huge_retry_after_is_capped(shopify):
+    time_ = FakeTime()
+    shopify.script.extend([(429, {"Retry-After": "864000"}, {"errors": "slow down"}), ok({"x": 1})])
+    with bounded_client(shopify, time_, max_retry_after=60.0) as client:
+        assert client.execute("{ x }") == {"x": 1}
+    assert time_.sleeps == [60.0]
+
+
+def test_each_call_has_a_deadline(shopify):
+    """Waits that would end past the deadline are not started: the call fails, it does not hang."""
+    time_ = FakeTime()
+    shopify.script.extend([(503, {"Retry-After": "50"}, {"errors": "down"})] * 10)
+    with (
+        bounded_client(shopify, time_, deadline=120.0, max_retries=9) as client,
+        pytest.raises(ShopifyUnavailable, match="deadline"),
+    ):
+        client.execute("{ x }")
+    assert sum(time_.sleeps) < 120.0
+    assert len(shopify.requests) == 3  # waits of 50 s at 0 and 50; the third would end at 150
+
+
+def test_pacing_that_would_outlast_the_deadline_fails_at_once(shopify):
+    time_ = FakeTime()
+    shopify.script.append(ok({"x": 1}, requested=900, available=0, restore=1.0))
+    with bounded_client(shopify, time_, deadline=60.0) as client:
+        client.execute("{ x }")
+        with pytest.raises(ShopifyUnavailable, match="pacing"):
+            client.execute("{ x }")
+    assert len(shopify.requests) == 1 and time_.sleeps == []
+
+
+MUTATION = 'mutation Run { bulkOperationRunQuery(query: "{ shop { id } }") { bulkOperation { id } } }'
+
+
+def test_a_mutation_is_not_retried_after_a_server_error_or_a_lost_answer(shopify, client):
+    shopify.script.append((503, {}, {"errors": "unavailable"}))
+    with pytest.raises(ShopifyUnavailable, match="mutation is not retried"):
+        client.execute(MUTATION)
+    shopify.script.append((200, {}, {"data": {}}, 1.0))  # answered after the client's 0.5 s timeout
+    with pytest.raises(ShopifyUnavailable, match="mutation is not retried"):
+        client.execute(MUTATION)
+    assert len(shopify.requests) == 2
+
+
+def test_a_mutation_is_retried_when_shopify_certainly_did_not_run_it(shopify, client, sleeps):
+    throttled = {"errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}]}
+    shopify.script.extend(
+        [(200, {}, throttled), (429, {"Retry-After": "1"}, {"errors": "slow"}), ok({"done": True})]
+    )
+    assert client.execute(MUTATION) == {"done": True}
+    assert len(shopify.requests) == 3
+
+
+def test_a_mutation_is_retried_when_the_connection_was_never_made(sleeps):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    shop = ShopSettings(domain="t.myshopify.com", access_token="t", admin_api_url=f"http://127.0.0.1:{port}")
+    with (
+        ShopifyClient(shop, max_retries=2, sleep=sleeps.append) as client,
+        pytest.raises(ShopifyUnavailable, match="3 attempts"),
+    ):
+        client.execute(MUTATION)
+    assert len(sleeps) == 2
+
+
+def test_documents_are_told_apart():
+    assert is_mutation(MUTATION)
+    assert not is_mutation("{ shop { id } }")
+    assert not is_mutation("query Q { shop { id } }")
+    assert not is_mutation("not graphql at all {")
