@@ -10,10 +10,14 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
 def create_store_engine(url: str) -> sa.Engine:
-    """An engine for the store at `url`; for SQLite, the folder is created and WAL mode is switched on."""
+    """An engine for the store at `url`; for SQLite, the folder is created and WAL mode is switched on.
+
+    Statement parameters are never put in error messages (`hide_parameters`): they hold contacts and tokens,
+    and error messages end up in logs.
+    """
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    engine = sa.create_engine(url, future=True)
+    engine = sa.create_engine(url, future=True, hide_parameters=True)
     if engine.dialect.name == "sqlite":
         database = engine.url.database
         if database and database != ":memory:":
