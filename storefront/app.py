@@ -2,6 +2,10 @@
 
 It writes only to the operational store (opened and migrated on startup) and never opens the warehouse.
 Every request takes its instant from `settings.clock()`, so the demo can run it on simulated time.
+
+Layers, outermost first: errors that escape become a 500 in the documented shape (`errors.ContainErrors`);
+CORS for the shops' origins (`cors`); body size and JSON depth limits before any route reads the body
+(`limits`); then the routes, whose refusals share one JSON shape (`errors.install`).
 """
 
 from __future__ import annotations
@@ -12,39 +16,14 @@ from contextlib import asynccontextmanager
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 
 from backinstock.settings import Settings, load_settings
 from backinstock.store import open_store
-from storefront import api, links, webhooks
+from storefront import api, errors, links, webhooks
+from storefront.cors import ShopCors
+from storefront.limits import RequestLimits
+from storefront.ratelimit import RateLimiter
 from storefront.state import store_of
-from storefront.validation import InvalidInput
-
-LOCATION_PREFIXES = ("body", "query", "path", "header")
-
-
-def field_name(location: tuple[object, ...]) -> str:
-    """FastAPI's error location (`("body", "email")`) as the field the client sent (`email`)."""
-    parts = list(location[1:] if location and location[0] in LOCATION_PREFIXES else location)
-    # A union type adds the member's type (`variant_id.str`), a JSON syntax error the character offset:
-    # the client only knows the top-level field, or the body as a whole.
-    return parts[0] if parts and isinstance(parts[0], str) else "body"
-
-
-def _errors(errors: list[dict[str, str]]) -> JSONResponse:
-    return JSONResponse({"errors": errors}, status_code=422)
-
-
-async def _invalid_input(_request: Request, error: InvalidInput) -> JSONResponse:
-    return _errors([field.as_dict() for field in error.errors])
-
-
-async def _invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
-    unique = {}
-    for item in error.errors():
-        unique.setdefault(field_name(tuple(item["loc"])), item["msg"])
-    return _errors([{"field": field, "message": message} for field, message in unique.items()])
 
 
 def _ping(engine: sa.Engine) -> None:
@@ -66,9 +45,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Back in Stock storefront", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings = settings
-    app.add_exception_handler(InvalidInput, _invalid_input)
-    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.state.limiter = RateLimiter()
+    errors.install(app)
     app.include_router(api.router)
+    app.include_router(api.proxied)
     app.include_router(links.router)
     app.include_router(webhooks.router)
 
@@ -77,4 +57,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         _ping(store_of(request))
         return {"status": "ok"}
 
+    app.add_middleware(RequestLimits, limits=settings.storefront)
+    app.add_middleware(ShopCors, settings=settings)  # outermost: refusals of the limits carry CORS too
     return app
+
+
+def create_asgi(settings: Settings | None = None) -> errors.ContainErrors:
+    """What a server runs: the app inside the last line of defence against 5xx leaking messages."""
+    return errors.ContainErrors(create_app(settings))

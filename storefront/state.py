@@ -24,5 +24,6 @@ def now_of(request: Request) -> datetime:
 
 
 def user_agent(request: Request) -> str | None:
+    """The User-Agent as sent, printable characters only, at most 1,024 of them (the column's width)."""
     value = request.headers.get("user-agent")
-    return None if value is None else value[:1024]
+    return None if value is None else "".join(char for char in value if char.isprintable())[:1024]

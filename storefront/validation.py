@@ -1,68 +1,80 @@
 """What the public JSON endpoints accept, and the reasons they refuse the rest.
 
-Shapes are pydantic models (their errors are turned into `{"errors":[{"field","message"}]}` by the app);
-the checks that need settings or meaning are pure functions returning the same field errors.
+Shapes are pydantic models (their errors are turned into the documented error shape by the app): every
+string has a width, and no string may hold control, invisible or direction-changing characters (NUL, the
+zero-width family, RTL overrides, line separators), which look harmless on screen and break stores, logs
+and the people who read them. The checks that need settings or meaning are pure functions returning the
+same field errors. Emails are validated and normalised by `email-validator`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import unicodedata
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from backinstock.settings import Settings
+from storefront.errors import FieldError
 
-EMAIL_SHAPE = re.compile(
-    r"^[^@\s<>(),;:\"\[\]\\]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
-)
 EMAIL_MAX = 254
 LOCALE_SHAPE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
 VARIANT_SHAPE = re.compile(r"^(?:gid://shopify/ProductVariant/)?[0-9]{1,20}$")
 PRODUCT_SHAPE = re.compile(r"^(?:gid://shopify/Product/)?[0-9]{1,20}$")
+URL_SHAPE = re.compile(r"^https?://[!-~]+$")  # printable ASCII: browsers send URLs percent-encoded
 CHANNELS = ("email",)
 PRODUCT_VIEWED = "product_viewed"
+UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
-@dataclass(frozen=True)
-class FieldError:
-    field: str
-    message: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"field": self.field, "message": self.message}
+def unsafe_character(text: str) -> str | None:
+    """The first control, invisible, direction-changing or unassigned character in `text`, if any."""
+    return next((char for char in text if unicodedata.category(char) in UNSAFE_CATEGORIES), None)
 
 
-class InvalidInput(Exception):
-    """Answered as 422 with every field error at once."""
+def _plain(text: str) -> str:
+    char = unsafe_character(text)
+    if char is not None:
+        raise ValueError(f"contains a control or invisible character (U+{ord(char):04X})")
+    return text
 
-    def __init__(self, errors: list[FieldError]) -> None:
-        super().__init__("; ".join(f"{error.field}: {error.message}" for error in errors))
-        self.errors = errors
+
+def _url(text: str) -> str:
+    if not URL_SHAPE.match(text):
+        raise ValueError("must be an http(s) URL")
+    return text
+
+
+Plain = Annotated[str, AfterValidator(_plain)]
+Url = Annotated[str, AfterValidator(_url)]
 
 
 class SubscriptionRequest(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    shop: str = Field(max_length=255)
-    variant_id: str | int
-    email: str = Field(max_length=EMAIL_MAX)
-    channel: str = Field(default="email", max_length=16)
-    locale: str = Field(default="en", max_length=16)
-    client_id: str | None = Field(default=None, max_length=128)
-    consent_text: str | None = Field(default=None, max_length=4000)
-    source_url: str | None = Field(default=None, max_length=1024)
+    shop: Plain | None = Field(default=None, max_length=255)  # optional through the App Proxy
+    variant_id: Annotated[str, Field(max_length=64), AfterValidator(_plain)] | int
+    email: Plain = Field(max_length=320)
+    channel: Plain = Field(default="email", max_length=16)
+    locale: Plain = Field(default="en", max_length=16)
+    client_id: Plain | None = Field(default=None, max_length=128)
+    consent_text: Plain | None = Field(default=None, max_length=4000)
+    source_url: Url | None = Field(default=None, max_length=1024)
+    # The honeypot: a field people never see (hidden by the theme's form), that form-filling bots fill in.
+    website: str | None = Field(default=None, max_length=1024)
 
 
 class EventRequest(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    shop: str = Field(max_length=255)
-    name: str = Field(max_length=32)
-    client_id: str = Field(min_length=1, max_length=128)
-    variant_id: str | int
-    product_id: str | int | None = None
-    url: str | None = Field(default=None, max_length=2048)
+    shop: Plain | None = Field(default=None, max_length=255)
+    name: Plain = Field(max_length=32)
+    client_id: Plain = Field(min_length=1, max_length=128)
+    variant_id: Annotated[str, Field(max_length=64), AfterValidator(_plain)] | int
+    product_id: Annotated[str, Field(max_length=64), AfterValidator(_plain)] | int | None = None
+    url: Url | None = Field(default=None, max_length=2048)
 
 
 def normalise_locale(locale: str) -> str:
@@ -71,7 +83,28 @@ def normalise_locale(locale: str) -> str:
     return f"{language.lower()}-{rest}" if rest else language.lower()
 
 
-def _shop_error(settings: Settings, shop: str) -> FieldError | None:
+def normalised_email(value: str) -> str | FieldError:
+    """The address as we store and compare it (ASCII, IDN domains in punycode, lower-cased), or why not."""
+    try:
+        checked = validate_email(
+            value,
+            check_deliverability=False,
+            allow_smtputf8=False,
+            allow_quoted_local=False,
+            allow_domain_literal=False,
+            allow_display_name=False,
+        )
+    except EmailNotValidError as invalid:
+        return FieldError("email", f"not a valid email address: {invalid}")
+    address = checked.ascii_email or checked.normalized
+    if len(address) > EMAIL_MAX:
+        return FieldError("email", f"not a valid email address: longer than {EMAIL_MAX} characters")
+    return address.lower()
+
+
+def _shop_error(settings: Settings, shop: str | None) -> FieldError | None:
+    if shop is None:
+        return FieldError("shop", "required")
     return None if settings.shop(shop) is not None else FieldError("shop", "unknown shop")
 
 
@@ -83,9 +116,12 @@ def _variant_error(variant_id: str | int) -> FieldError | None:
 
 def subscription_errors(request: SubscriptionRequest, settings: Settings) -> list[FieldError]:
     """Everything wrong with a signup that can be told without the store."""
-    errors = [_shop_error(settings, request.shop), _variant_error(request.variant_id)]
-    if len(request.email) > EMAIL_MAX or not EMAIL_SHAPE.match(request.email):
-        errors.append(FieldError("email", "not a valid email address"))
+    email = normalised_email(request.email)
+    errors = [
+        _shop_error(settings, request.shop),
+        _variant_error(request.variant_id),
+        email if isinstance(email, FieldError) else None,
+    ]
     if request.channel not in CHANNELS:
         errors.append(FieldError("channel", f"must be one of: {', '.join(CHANNELS)}"))
     if not LOCALE_SHAPE.match(request.locale):
