@@ -39,6 +39,10 @@ class ShopSettings(BaseModel):
     webhook_secret: SecretStr = SecretStr("")
     # Base URL of the Admin API; empty means https://{domain}. The simulator sets it to a loopback URL.
     admin_api_url: str = ""
+    # Shoppers confirm their signup by email before it counts (GDPR Art. 7(1); required in e.g. Germany).
+    double_opt_in: bool = True
+    # Origins of the shop's own storefront besides https://{domain} (custom domains), allowed by CORS.
+    storefront_origins: list[str] = Field(default_factory=list)
 
     @field_validator("domain")
     @classmethod
@@ -47,6 +51,20 @@ class ShopSettings(BaseModel):
         if not value or "/" in value:
             raise ValueError("shop domain must look like name.myshopify.com")
         return value
+
+    @field_validator("storefront_origins")
+    @classmethod
+    def _origins(cls, values: list[str]) -> list[str]:
+        origins = [value.strip().rstrip("/").lower() for value in values]
+        for origin in origins:
+            if not origin.startswith(("https://", "http://")) or "/" in origin.split("://", 1)[1]:
+                raise ValueError(f"an origin is scheme://host[:port], got {origin!r}")
+        return origins
+
+    @property
+    def origins(self) -> frozenset[str]:
+        """Where a browser may call the storefront API from for this shop (CORS)."""
+        return frozenset({f"https://{self.domain}", *self.storefront_origins})
 
     @property
     def graphql_url(self) -> str:
@@ -88,6 +106,30 @@ class DispatchSettings(BaseModel):
     backoff_cap_seconds: float = Field(default=3600.0, ge=0)
 
 
+class RateLimit(BaseModel):
+    """At most `count` requests in any `seconds` (a burst of `count`, then refilled evenly)."""
+
+    count: int = Field(ge=1)
+    seconds: float = Field(gt=0)
+
+
+class StorefrontSettings(BaseModel):
+    """What the public app accepts from strangers: sizes, depth, rates, and whom it believes about IPs."""
+
+    max_json_bytes: int = Field(default=16_384, ge=1024)
+    max_form_bytes: int = Field(default=8_192, ge=256)
+    max_webhook_bytes: int = Field(default=2_097_152, ge=65_536)
+    max_json_depth: int = Field(default=8, ge=2)
+    # Proxies (IPs or networks) whose X-Forwarded-For names the real client; nobody else is believed.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    app_proxy_max_skew_seconds: int = Field(default=90, ge=1)  # Shopify's own libraries allow 90 s
+    signups_per_ip: RateLimit = RateLimit(count=10, seconds=60)
+    signups_per_contact: RateLimit = RateLimit(count=5, seconds=3600)
+    signups_per_shop: RateLimit = RateLimit(count=600, seconds=60)
+    events_per_ip: RateLimit = RateLimit(count=120, seconds=60)
+    events_per_shop: RateLimit = RateLimit(count=30_000, seconds=60)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="BACKINSTOCK_", env_nested_delimiter="__", extra="ignore", frozen=False
@@ -109,6 +151,7 @@ class Settings(BaseSettings):
     detection: DetectionSettings = Field(default_factory=DetectionSettings)
     attribution: AttributionSettings = Field(default_factory=AttributionSettings)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+    storefront: StorefrontSettings = Field(default_factory=StorefrontSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -65,6 +65,8 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     return json.dumps(str(value))  # a JSON string is a valid TOML basic string
 
 
@@ -115,12 +117,15 @@ class DemoWorld:
                 "storefront_port": self.storefront_port,
             },
             tables={
+                # The simulator stands in front of the storefront like a CDN or Shopify's App Proxy:
+                # shoppers' own addresses come in X-Forwarded-For from loopback.
+                "storefront": {"trusted_proxies": ["127.0.0.1"]},
                 "email": {
                     "api_url": self.simulator_url,
                     "api_key": sendgrid_key,
                     "from_email": "alerts@demo-outfitters.example",
                     "from_name": "Demo Outfitters",
-                }
+                },
             },
             shops=[
                 {

@@ -22,6 +22,9 @@ ATTRIBUTE_URL = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", re.IGNORE
 ANGLED_URL = re.compile(r"<(https?://[^>]+)>")
 
 
+SHARED_NAT_EVERY = 25  # one shopper in 25 browses from behind a carrier NAT, sharing one address
+
+
 @dataclass(frozen=True)
 class Shopper:
     number: int
@@ -30,6 +33,13 @@ class Shopper:
     @property
     def email(self) -> str:
         return f"shopper-{self.number:04d}@example.com"
+
+    @property
+    def ip(self) -> str:
+        """Where the shopper browses from (RFC 2544 benchmarking addresses); a few share a NAT address."""
+        if self.number % SHARED_NAT_EVERY == 0:
+            return "198.19.0.1"
+        return f"198.18.{self.number // 250}.{self.number % 250 + 1}"
 
 
 def make_shoppers(count: int, rng: random.Random) -> list[Shopper]:

@@ -1,5 +1,8 @@
 """The shoppers' side of the product's storefront: its public routes, called over one pooled HTTP client.
 
+The simulator stands where a CDN or Shopify's App Proxy would: each shopper's own address travels in
+X-Forwarded-For (the product trusts it from loopback only when configured to).
+
 Calls go through a synchronous httpx client in a worker thread: the event loop stays free to serve the
 product meanwhile (it may call the Admin API while answering a shopper), and each call costs less than on
 httpx's async stack. Every call answers (status, JSON body or None, redirect location or None); a storefront
@@ -29,7 +32,7 @@ class Storefront:
         self.shop_domain = shop_domain
         self.http = http
 
-    async def view(self, client_id: str, variant_gid: str, product_gid: str) -> Reply:
+    async def view(self, ip: str, client_id: str, variant_gid: str, product_gid: str) -> Reply:
         body = {
             "shop": self.shop_domain,
             "name": "product_viewed",
@@ -37,9 +40,11 @@ class Storefront:
             "variant_id": variant_gid,
             "product_id": product_gid,
         }
-        return await self._call("POST", f"{self.base_url}/api/events", json=body)
+        return await self._call("POST", f"{self.base_url}/api/events", ip, json=body)
 
-    async def subscribe(self, email: str, client_id: str, variant_gid: str, source_url: str) -> Reply:
+    async def subscribe(
+        self, ip: str, email: str, client_id: str, variant_gid: str, source_url: str
+    ) -> Reply:
         body = {
             "shop": self.shop_domain,
             "variant_id": variant_gid,
@@ -50,20 +55,25 @@ class Storefront:
             "consent_text": "Email me when this item is back in stock.",
             "source_url": source_url,
         }
-        return await self._call("POST", f"{self.base_url}/api/subscriptions", json=body)
+        return await self._call("POST", f"{self.base_url}/api/subscriptions", ip, json=body)
 
-    async def fetch(self, url: str) -> Reply:
+    async def fetch(self, ip: str, url: str) -> Reply:
         """A GET that does not follow redirects: an open pixel, or a click link (answered 302)."""
-        return await self._call("GET", url)
+        return await self._call("GET", url, ip)
 
-    async def unsubscribe(self, url: str) -> Reply:
+    async def unsubscribe(self, ip: str, url: str) -> Reply:
         """RFC 8058 one-click: what a mail client POSTs to the List-Unsubscribe URL."""
-        return await self._call("POST", url, data={"List-Unsubscribe": "One-Click"})
+        return await self._call("POST", url, ip, data={"List-Unsubscribe": "One-Click"})
 
     async def deliver_webhook(self, body: bytes, headers: dict[str, str]) -> Reply:
-        return await self._call("POST", f"{self.base_url}/webhooks/shopify", content=body, headers=headers)
+        """Shopify calls the product directly: no forwarded address."""
+        return await self._call(
+            "POST", f"{self.base_url}/webhooks/shopify", None, content=body, headers=headers
+        )
 
-    async def _call(self, method: str, url: str, **options: Any) -> Reply:
+    async def _call(self, method: str, url: str, ip: str | None, **options: Any) -> Reply:
+        if ip is not None:
+            options["headers"] = {**options.get("headers", {}), "X-Forwarded-For": ip}
         try:
             response = await asyncio.to_thread(
                 self.http.request, method, url, follow_redirects=False, **options

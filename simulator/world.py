@@ -294,7 +294,7 @@ class World:
     async def _view(self, shopper: Shopper, variant: Variant) -> None:
         variant_gid = gid("ProductVariant", variant.id)
         reply = await self._storefront().view(
-            shopper.client_id, variant_gid, gid("Product", variant.product_id)
+            shopper.ip, shopper.client_id, variant_gid, gid("Product", variant.product_id)
         )
         self.log.record(
             self.now,
@@ -312,7 +312,9 @@ class World:
         source_url = (
             f"{self.config.storefront_url.rstrip('/')}/products/{product.handle}?variant={variant.id}"
         )
-        reply = await self._storefront().subscribe(shopper.email, shopper.client_id, variant_gid, source_url)
+        reply = await self._storefront().subscribe(
+            shopper.ip, shopper.email, shopper.client_id, variant_gid, source_url
+        )
         answer = reply.body if isinstance(reply.body, dict) else {}
         self.log.record(
             self.now,
@@ -398,21 +400,21 @@ class World:
         links = links_in(message)
         reaction = react_to_alert(rng_for(self.config.seed, "mail", job_id, email), self.now)
         if reaction.open_at and links.open_pixel:
-            self.schedule(reaction.open_at, lambda: self._touch("open", job_id, email, links.open_pixel))
+            self.schedule(reaction.open_at, lambda: self._touch("open", job_id, shopper, links.open_pixel))
         if reaction.click_at and links.click:
             self.schedule(reaction.click_at, lambda: self._click(job_id, shopper, variant, links.click))
         if reaction.buy_at and links.click and variant is not None:
             self.schedule(reaction.buy_at, lambda: self._buy_notified(job_id, shopper, variant))
         if reaction.unsubscribe_at and links.unsubscribe:
-            self.schedule(reaction.unsubscribe_at, lambda: self._unsubscribe(email, links.unsubscribe))
+            self.schedule(reaction.unsubscribe_at, lambda: self._unsubscribe(shopper, links.unsubscribe))
 
-    async def _touch(self, kind: str, job_id: str, email: str, url: str) -> Reply:
-        reply = await self._storefront().fetch(url)
+    async def _touch(self, kind: str, job_id: str, shopper: Shopper, url: str) -> Reply:
+        reply = await self._storefront().fetch(shopper.ip, url)
         self.log.record(
             self.now,
             kind,
             job_id=job_id,
-            email=email,
+            email=shopper.email,
             status=reply.status,
             location=reply.location,
             **_error(reply),
@@ -421,7 +423,7 @@ class World:
 
     async def _click(self, job_id: str, shopper: Shopper, variant: Variant | None, url: str) -> None:
         """The click, then the product page it lands on fires the pixel's product_viewed."""
-        reply = await self._touch("click", job_id, shopper.email, url)
+        reply = await self._touch("click", job_id, shopper, url)
         if reply.status == 302 and variant is not None:
             await self._view(shopper, variant)
 
@@ -439,8 +441,9 @@ class World:
         attributes = [("utm_source", "back-in-stock"), ("utm_medium", "email")]
         await self._buy(shopper, variant, 1, cause="notification", job_id=job_id, attributes=attributes)
 
-    async def _unsubscribe(self, email: str, url: str) -> None:
-        reply = await self._storefront().unsubscribe(url)
+    async def _unsubscribe(self, shopper: Shopper, url: str) -> None:
+        email = shopper.email
+        reply = await self._storefront().unsubscribe(shopper.ip, url)
         self.log.record(self.now, "unsubscribe", email=email, url=url, status=reply.status, **_error(reply))
         if reply.status == 200:
             self._opted_out.add(email)

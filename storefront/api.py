@@ -1,54 +1,99 @@
-"""JSON endpoints the shop's theme and web pixel call: signups and product views."""
+"""JSON endpoints the shop's theme and web pixel call: signups and product views.
+
+The same routes answer directly (`/api/...`, CORS limited to the shop's origins) and through Shopify's App
+Proxy (`/proxy/api/...`, signature verified, the signed shop is the shop). Every call is counted against
+the caller's IP, and signups also against the contact and the shop (429 with Retry-After).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from backinstock.store import catalog, subscriptions, tracking
+from storefront.cors import origin_error
+from storefront.errors import FieldError, InvalidInput, documented, refused
+from storefront.proxy import app_proxy, proxied_shop
+from storefront.ratelimit import client_ip
 from storefront.state import now_of, settings_of, store_of, user_agent
 from storefront.validation import (
     EventRequest,
-    FieldError,
-    InvalidInput,
     SubscriptionRequest,
     event_errors,
     normalise_locale,
+    normalised_email,
     subscription_errors,
 )
 
 DEFAULT_CONSENT_TEXT = "Email me once when this item is back in stock. I can unsubscribe at any time."
 CONSENT_METHOD = "storefront_form"
+ERRORS = documented(400, 401, 403, 413, 422, 429, 503)
 
 router = APIRouter()
 
 
-@router.post("/api/subscriptions")
+def _acting_shop(request: Request, claimed: str | None) -> str | None:
+    """The shop the call acts for: the signed one through the App Proxy (a different claim is refused),
+    else the one the body names, which a browser may only claim from that shop's own origins."""
+    signed = proxied_shop(request)
+    if signed is not None:
+        if claimed is not None and claimed.lower() != signed:
+            raise InvalidInput([FieldError("shop", "differs from the shop the proxy signed")])
+        return signed
+    if claimed is not None:
+        error = origin_error(request, settings_of(request), claimed)
+        if error is not None:
+            raise refused(403, error.field, error.message)
+    return None if claimed is None else claimed.lower()
+
+
+def _limit(request: Request, checks: list) -> None:
+    request.app.state.limiter.check(checks, now_of(request).timestamp())
+
+
+def _ip(request: Request) -> str:
+    return client_ip(request, settings_of(request).storefront.trusted_proxies)
+
+
+@router.post("/api/subscriptions", responses=ERRORS)
 def create_subscription(body: SubscriptionRequest, request: Request) -> JSONResponse:
     """201 with a new alert, 200 when the contact already has one active for the variant."""
-    errors = subscription_errors(body, settings_of(request))
+    settings = settings_of(request)
+    limits = settings.storefront
+    _limit(request, [("signups per IP", _ip(request), limits.signups_per_ip)])
+    body.shop = _acting_shop(request, body.shop)
+    errors = subscription_errors(body, settings)
     if errors:
         raise InvalidInput(errors)
+    contact = normalised_email(body.email)
+    if body.website:  # the honeypot: answered like a signup, nothing stored
+        return JSONResponse({"subscription_id": 0, "status": "active"}, status_code=201)
+    _limit(
+        request,
+        [
+            ("signups per contact", f"{body.shop}|{contact}", limits.signups_per_contact),
+            ("signups per shop", body.shop, limits.signups_per_shop),
+        ],
+    )
     now = now_of(request)
-    shop = body.shop.lower()
     with store_of(request).begin() as connection:
-        variant = catalog.find_variant(connection, shop, body.variant_id)
+        variant = catalog.find_variant(connection, body.shop, body.variant_id)
         if variant is None:
             raise InvalidInput([FieldError("variant_id", "unknown variant for this shop")])
         signup = subscriptions.subscribe(
             connection,
-            shop=shop,
+            shop=body.shop,
             variant_id=variant["variant_id"],
             product_id=variant["product_id"],
             channel=body.channel,
-            contact=body.email,
+            contact=contact,
             locale=normalise_locale(body.locale),
             client_id=body.client_id,
             consent=subscriptions.Consent(
                 text=body.consent_text or DEFAULT_CONSENT_TEXT,
                 method=CONSENT_METHOD,
                 source=body.source_url,
-                ip=request.client.host if request.client else None,
+                ip=_ip(request),
                 user_agent=user_agent(request),
             ),
             now=now,
@@ -59,13 +104,17 @@ def create_subscription(body: SubscriptionRequest, request: Request) -> JSONResp
     )
 
 
-@router.post("/api/events", status_code=202)
+@router.post("/api/events", status_code=202, responses=ERRORS)
 def record_event(body: EventRequest, request: Request) -> dict[str, str]:
     """A `product_viewed` from the web pixel; the denominator of the signup rate."""
-    errors = event_errors(body, settings_of(request))
+    settings = settings_of(request)
+    _limit(request, [("events per IP", _ip(request), settings.storefront.events_per_ip)])
+    body.shop = _acting_shop(request, body.shop)
+    errors = event_errors(body, settings)
     if errors:
         raise InvalidInput(errors)
-    shop, variant_id = body.shop.lower(), catalog.variant_gid(body.variant_id)
+    _limit(request, [("events per shop", body.shop, settings.storefront.events_per_shop)])
+    shop, variant_id = body.shop, catalog.variant_gid(body.variant_id)
     with store_of(request).begin() as connection:
         product_id = None if body.product_id is None else catalog.product_gid(body.product_id)
         if product_id is None:
@@ -82,3 +131,7 @@ def record_event(body: EventRequest, request: Request) -> dict[str, str]:
             now=now_of(request),
         )
     return {"status": "accepted"}
+
+
+proxied = APIRouter(prefix="/proxy", dependencies=[Depends(app_proxy)])
+proxied.include_router(router)
