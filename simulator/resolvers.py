@@ -19,7 +19,7 @@ from graphql import GraphQLError
 from simulator.gids import gid, gid_number, inventory_level_gid
 from simulator.instants import format_instant
 from simulator.search import SearchSyntaxError, matches, parse_search
-from simulator.store import Level, LineItem, Location, Order, Product, Store, Variant
+from simulator.store import ZERO, Level, LineItem, Location, Order, Product, Refund, Store, Variant
 
 MAX_PAGE_SIZE = 250
 QUANTITY_NAMES = (
@@ -109,6 +109,17 @@ def money(amount: Decimal, currency: str) -> dict[str, Any]:
     return {"shopMoney": value, "presentmentMoney": value}
 
 
+def order_money(order: Order, presentment: Decimal, shop: Decimal | None = None) -> dict[str, Any]:
+    """A MoneyBag of an order: the presentment amount, and in shop currency at the order's own rate."""
+    return {
+        "presentmentMoney": {"amount": f"{presentment:.2f}", "currencyCode": order.presentment_currency},
+        "shopMoney": {
+            "amount": f"{order.shop_money(presentment) if shop is None else shop:.2f}",
+            "currencyCode": order.shop_currency,
+        },
+    }
+
+
 class AdminGraph:
     """Builds GraphQL-shaped views of one store."""
 
@@ -130,6 +141,7 @@ class AdminGraph:
             ),
             "orders": self._orders,
             "order": lambda info, id: self._by_gid(id, "Order", self.store.orders, self.order),
+            "refund": lambda info, id: self._refund_by_gid(id),
         }
 
     @staticmethod
@@ -288,45 +300,121 @@ class AdminGraph:
         )
 
     def order(self, order: Order) -> dict[str, Any]:
-        currency = self.store.shop.currency
+        checkout = order.checkout
+        refunded = sum((r.subtotal for refund in order.refunds for r in refund.lines), ZERO)
         return {
             "id": gid("Order", order.id),
             "legacyResourceId": str(order.id),
             "name": order.name,
             "email": order.email,
+            "phone": None,
             "createdAt": format_instant(order.created_at),
             "updatedAt": format_instant(order.updated_at),
             "processedAt": format_instant(order.created_at),
-            "cancelledAt": None,
+            "cancelledAt": format_instant(order.cancelled_at) if order.cancelled_at else None,
+            "cancelReason": "CUSTOMER" if order.cancelled_at else None,
             "closed": False,
-            "test": False,
-            "currencyCode": currency,
-            "presentmentCurrencyCode": currency,
-            "customAttributes": [{"key": key, "value": value} for key, value in order.custom_attributes],
-            "subtotalPriceSet": money(order.total, currency),
-            "totalPriceSet": money(order.total, currency),
+            "test": checkout.test,
+            "currencyCode": order.shop_currency,
+            "presentmentCurrencyCode": order.presentment_currency,
+            "taxesIncluded": False,
+            "customer": self.customer(checkout.customer) if checkout.customer else None,
+            "customAttributes": [{"key": key, "value": value} for key, value in checkout.custom_attributes],
+            "customerJourneySummary": self.journey(order) if checkout.journey_ready else None,
+            "subtotalPriceSet": order_money(order, order.subtotal),
+            "totalShippingPriceSet": order_money(order, order.shipping),
+            "totalPriceSet": order_money(order, order.total),
+            "currentTotalPriceSet": order_money(order, order.current_total),
+            "totalRefundedSet": order_money(order, refunded),
             "lineItems": lambda info, **page: connection(
-                order.lines, lambda line: [line.id], self.line_item, **page
+                order.lines, lambda line: [line.id], lambda line: self.line_item(order, line), **page
             ),
+            "refunds": lambda info, first=None: [
+                self.refund(order, refund) for refund in order.refunds[:first]
+            ],
         }
 
-    def line_item(self, line: LineItem) -> dict[str, Any]:
+    @staticmethod
+    def customer(customer: Any) -> dict[str, Any]:
+        return {
+            "id": gid("Customer", customer.id),
+            "legacyResourceId": str(customer.id),
+            "defaultEmailAddress": {"emailAddress": customer.email},
+            "defaultPhoneNumber": None,
+        }
+
+    @staticmethod
+    def journey(order: Order) -> dict[str, Any]:
+        visit = {
+            "id": gid("CustomerVisit", order.id),
+            "landingPage": order.checkout.landing_page,
+            "occurredAt": format_instant(order.created_at),
+            "source": "email" if order.checkout.landing_page else "direct",
+        }
+        return {"ready": True, "firstVisit": visit, "lastVisit": visit}
+
+    def line_item(self, order: Order, line: LineItem) -> dict[str, Any]:
         variant = self.store.variants[line.variant_id]
         product = self.store.products[variant.product_id]
-        currency = self.store.shop.currency
+        quantity = order.remaining_quantity(line)
+        allocations = [{"allocatedAmountSet": order_money(order, line.discount)}] if line.discount else []
         return {
             "id": gid("LineItem", line.id),
             "name": f"{product.title} - {variant.title}",
             "title": product.title,
+            "variantTitle": variant.title,
             "sku": variant.sku,
             "vendor": product.vendor,
             "quantity": line.quantity,
+            "currentQuantity": quantity,
+            "refundableQuantity": quantity,
             "customAttributes": [],
             "variant": lambda info: self.variant(variant),
             "product": lambda info: self.product(product),
-            "originalUnitPriceSet": money(line.unit_price, currency),
-            "discountedUnitPriceSet": money(line.unit_price, currency),
+            "originalUnitPriceSet": order_money(order, line.unit_price),
+            "originalTotalSet": order_money(order, line.original_total),
+            "discountedUnitPriceSet": order_money(order, line.unit_price),
+            "discountedTotalSet": order_money(order, line.original_total),
+            "totalDiscountSet": order_money(order, line.discount),
+            "discountAllocations": allocations,
+            "priceAfterAllDiscountsBeforeTaxesSet": order_money(
+                order, order.remaining_net(line), order.line_shop_net(line)
+            ),
         }
+
+    def refund(self, order: Order, refund: Refund) -> dict[str, Any]:
+        lines = {line.id: line for line in order.lines}
+        total = sum((r.subtotal for r in refund.lines), ZERO)
+        return {
+            "id": gid("Refund", refund.id),
+            "legacyResourceId": str(refund.id),
+            "createdAt": format_instant(refund.created_at),
+            "updatedAt": format_instant(refund.created_at),
+            "processedAt": format_instant(refund.created_at),
+            "totalRefundedSet": order_money(order, total),
+            "refundLineItems": lambda info, **page: connection(
+                refund.lines,
+                lambda r: [r.line_item_id],
+                lambda r: {
+                    "id": gid("RefundLineItem", refund.id * 1000 + refund.lines.index(r)),
+                    "quantity": r.quantity,
+                    "restockType": "CANCEL" if refund.restocked else "NO_RESTOCK",
+                    "restocked": refund.restocked,
+                    "lineItem": lambda info: self.line_item(order, lines[r.line_item_id]),
+                    "priceSet": order_money(order, lines[r.line_item_id].unit_price),
+                    "subtotalSet": order_money(order, r.subtotal),
+                    "totalTaxSet": order_money(order, ZERO),
+                },
+                **page,
+            ),
+        }
+
+    def _refund_by_gid(self, text: str | None) -> dict[str, Any] | None:
+        number = gid_number(text or "", "Refund")
+        if number not in self.store.refunds:
+            return None
+        order, refund = self.store.refunds[number]
+        return self.refund(order, refund)
 
 
 def _sort_key(

@@ -26,6 +26,9 @@ class Scenario:
     restock_chance: float = 0.75  # a sold-out variant gets new stock at all
     restock_delay_hours: tuple[float, float] = (8.0, 36.0)
     restock_units: tuple[int, int] = (3, 9)
+    anyway_chance: float = 0.12  # a waiting subscriber who comes back on their own after a restock
+    anyway_delay_hours: tuple[float, float] = (1.0, 96.0)
+    test_orders_per_week: float = 1.0  # the merchant's own test checkouts (no sale)
 
 
 SCENARIOS = {
@@ -107,3 +110,11 @@ def plan_disturbances(
         ),
         key=lambda disturbance: disturbance.at,
     )
+
+
+def plan_test_orders(
+    scenario: Scenario, rng: random.Random, start: datetime, end: datetime, timezone: str
+) -> list[datetime]:
+    weeks = (end - start).total_seconds() / (7 * 86_400)
+    count = int(scenario.test_orders_per_week * weeks + rng.random())
+    return sorted(random_instant(rng, start, end, timezone) for _ in range(count))

@@ -18,17 +18,25 @@ from typing import Any
 import httpx
 
 from simulator.catalog import build_store
+from simulator.checkout import Aftermath, aftermath, buyer_profile, cart, checkout, shipping_fee
 from simulator.cost import LeakyBucket
 from simulator.event_log import EventLog
 from simulator.gids import gid, gid_number, inventory_level_gid
 from simulator.instants import format_instant, next_whole_second
 from simulator.provider import Answer, SendGrid, recipient_of
 from simulator.resolvers import AdminGraph
-from simulator.scenario import SCENARIOS, Disturbance, Visit, plan_disturbances, plan_visits
+from simulator.scenario import (
+    SCENARIOS,
+    Disturbance,
+    Visit,
+    plan_disturbances,
+    plan_test_orders,
+    plan_visits,
+)
 from simulator.schema import admin_schema
 from simulator.shopify_api import ShopifyApi
 from simulator.shoppers import Shopper, links_in, make_shoppers, react_to_alert, rng_for
-from simulator.store import LevelChange, Variant
+from simulator.store import Checkout, LevelChange, Order, Variant
 from simulator.storefront import Reply, Storefront
 from simulator.webhooks import INVENTORY_LEVELS_UPDATE, encode, headers, inventory_level_payload
 
@@ -79,6 +87,12 @@ class World:
         self.provider = SendGrid(config.sendgrid_key)
         self.shoppers = make_shoppers(self.scenario.shoppers, rng_for(config.seed, "shoppers"))
         self.shopper_by_email = {shopper.email: shopper for shopper in self.shoppers}
+        self.buyers = {
+            shopper.email: buyer_profile(
+                rng_for(config.seed, "buyer", shopper.number), shopper.number, shopper.email
+            )
+            for shopper in self.shoppers
+        }
         self.storefront: Storefront | None = None  # bound to an HTTP client by the app while it serves
         self.advancing = asyncio.Lock()
         self._queue: list[Scheduled] = []
@@ -88,6 +102,12 @@ class World:
         self._subscribed: set[tuple[str, int]] = set()
         self._opted_out: set[str] = set()
         self._answered_jobs: set[str] = set()
+        self._restocked_at: dict[int, datetime] = {}  # the last planned restock of each variant
+        self._bought_at: dict[tuple[str, int], datetime] = {}  # (shopper email, variant id): last purchase
+        # a waiting subscriber's own return after a restock: (shopper email, variant id) -> (restock, return)
+        self._anyway: dict[tuple[str, int], tuple[datetime, datetime]] = {}
+        self._landings: dict[str, str] = {}  # job id -> the page its click landed on
+        self._click_jobs: dict[str, str] = {}  # landing page -> the job whose click led there
         self._webhooks_sent = 0
         self._record_catalog()
         self._plan()
@@ -164,6 +184,8 @@ class World:
         for variant in self.store.variants.values():
             if variant.restockable and self.store.sellable(variant) == 0:
                 self._plan_restock(variant)
+        for at in plan_test_orders(self.scenario, rng, config.start, config.end, shop.timezone):
+            self.schedule(at, self._test_order)
 
     # --- inventory --------------------------------------------------------------------------------------
 
@@ -240,6 +262,7 @@ class World:
         async def restock() -> None:
             self._restock_pending.discard(variant.id)
             await self._adjust(location_id, variant, units, "restock")
+            self._plan_anyway_returns(variant)
 
         self.schedule(at, restock)
 
@@ -337,32 +360,154 @@ class World:
         quantity: int,
         cause: str,
         job_id: str | None = None,
-        attributes: list[tuple[str, str]] | None = None,
+        landing_page: str | None = None,
     ) -> None:
-        order, changes = self.store.place_order(shopper.email, [(variant, quantity)], self.now, attributes)
+        """Check out the variant (and whatever else goes in the cart); plan what happens to the order."""
+        rng = rng_for(self.config.seed, "checkout", shopper.email, self.now.isoformat())
+        lines = cart(rng, self.store, variant, quantity)
+        spec = checkout(
+            rng, self.config.seed, self.buyers[shopper.email], self.now, landing_page, job_id is not None
+        )
+        order, changes = self.store.place_order(spec, lines, self.now, shipping_fee(self.store, lines))
+        for line_variant, _ in lines:
+            self._bought_at[(shopper.email, line_variant.id)] = self.now
+        self._record_order(order, cause, shopper, job_id, landing_page)
+        for change in changes:
+            await self._publish(change)
+        for line_variant, _ in lines:
+            if line_variant.restockable and self.store.sellable(line_variant) == 0:
+                self._plan_restock(line_variant)
+        self._plan_aftermath(order, aftermath(rng_for(self.config.seed, "aftermath", order.id), order))
+
+    def _record_order(
+        self, order: Order, cause: str, shopper: Shopper | None, job_id: str | None, landing_page: str | None
+    ) -> None:
+        """The order as the shop recorded it, with amounts in shop currency as Shopify reports them, and
+        what only the simulator knows: why it was placed, and whose alert's click it carries."""
+        spec = order.checkout
+        anyway_at = self._anyway_return(shopper, order.lines[0].variant_id) if job_id else None
         self.log.record(
             self.now,
             "order",
             order_id=gid("Order", order.id),
             name=order.name,
             email=order.email,
-            total=f"{order.total:.2f}",
-            currency_code=self.store.shop.currency,
+            customer_email=spec.customer.email if spec.customer else None,
+            shopper=shopper.email if shopper else None,
+            test=spec.test,
+            currency_code=order.shop_currency,
+            presentment_currency_code=order.presentment_currency,
+            rate=str(spec.rate),
+            total=f"{order.shop_money(order.total):.2f}",
+            shipping=f"{order.shop_money(order.shipping):.2f}",
             lines=[
                 {
+                    "line_item_id": gid("LineItem", line.id),
                     "variant_id": gid("ProductVariant", line.variant_id),
+                    "product_id": gid("Product", line.product_id),
                     "quantity": line.quantity,
-                    "unit_price": f"{line.unit_price:.2f}",
+                    "net": f"{order.line_shop_net(line):.2f}",
                 }
                 for line in order.lines
             ],
             cause=cause,
             job_id=job_id,
+            carried_click=self._carried_click(landing_page),
+            cart_attribute=bool(spec.custom_attributes),
+            journey_ready=spec.journey_ready,
+            anyway_at=format_instant(anyway_at) if anyway_at else None,
         )
+
+    def _anyway_return(self, shopper: Shopper | None, variant_id: int) -> datetime | None:
+        """When the shopper would have come back for the variant on their own after its last restock."""
+        plan = self._anyway.get((shopper.email, variant_id)) if shopper else None
+        return plan[1] if plan and plan[0] == self._restocked_at.get(variant_id) else None
+
+    def _carried_click(self, landing_page: str | None) -> str | None:
+        """The job whose click link the shopper followed to land on the page the order came from."""
+        return self._click_jobs.get(landing_page) if landing_page else None
+
+    def _plan_aftermath(self, order: Order, plan: Aftermath) -> None:
+        if plan.cancel_at is not None:
+            self.schedule(plan.cancel_at, lambda: self._cancel(order))
+        elif plan.refund_at is not None:
+            self.schedule(plan.refund_at, lambda: self._refund(order, plan))
+
+    async def _cancel(self, order: Order) -> None:
+        refund, changes = self.store.cancel(order, self.now)
+        self._record_refund(order, refund, cancelled=True)
         for change in changes:
             await self._publish(change)
-        if variant.restockable and self.store.sellable(variant) == 0:
-            self._plan_restock(variant)
+
+    async def _refund(self, order: Order, plan: Aftermath) -> None:
+        if plan.whole:
+            lines = [(line, order.remaining_quantity(line)) for line in order.lines]
+        else:
+            lines = [(order.lines[plan.line_index], 1)]
+        lines = [(line, quantity) for line, quantity in lines if quantity > 0]
+        if lines and order.cancelled_at is None:
+            self._record_refund(order, self.store.refund(order, lines, self.now), cancelled=False)
+
+    def _record_refund(self, order: Order, refund: Any, cancelled: bool) -> None:
+        self.log.record(
+            self.now,
+            "cancel" if cancelled else "refund",
+            order_id=gid("Order", order.id),
+            refund_id=gid("Refund", refund.id),
+            lines=[
+                {
+                    "line_item_id": gid("LineItem", line.line_item_id),
+                    "quantity": line.quantity,
+                    "amount": f"{order.shop_money(line.subtotal):.2f}",
+                }
+                for line in refund.lines
+            ],
+        )
+
+    async def _test_order(self) -> None:
+        """The merchant tries checkout with a test payment: an order that is no sale."""
+        variant = next((v for v in self.store.variants.values() if not v.tracked), None)
+        if variant is None:
+            return
+        order, _ = self.store.place_order(
+            Checkout(email=self.store.shop.email, test=True), [(variant, 1)], self.now
+        )
+        self._record_order(order, "test", None, None, None)
+
+    def _plan_anyway_returns(self, variant: Variant) -> None:
+        """Some of the shoppers waiting for the variant would have bought it anyway: they come back on
+        their own some hours after the restock, alert or not."""
+        self._restocked_at[variant.id] = self.now
+        for email, variant_id in sorted(self._subscribed):
+            if variant_id != variant.id:
+                continue
+            rng = rng_for(self.config.seed, "anyway", email, variant.id, self.now.isoformat())
+            if rng.random() >= self.scenario.anyway_chance:
+                continue
+            low, high = self.scenario.anyway_delay_hours
+            at = next_whole_second(self.now) + timedelta(seconds=int(rng.uniform(low, high) * 3600))
+            self._anyway[(email, variant.id)] = (self.now, at)
+            shopper = self.shopper_by_email[email]
+            self.schedule(
+                at,
+                lambda shopper=shopper, restocked=self.now: self._return_anyway(shopper, variant, restocked),
+            )
+
+    def _already_bought(self, shopper: Shopper, variant: Variant, since: datetime | None) -> bool:
+        bought = self._bought_at.get((shopper.email, variant.id))
+        return bought is not None and since is not None and bought >= since
+
+    async def _return_anyway(self, shopper: Shopper, variant: Variant, restocked: datetime) -> None:
+        await self._view(shopper, variant)
+        if self._already_bought(shopper, variant, restocked):
+            return
+        if not self.store.can_sell(variant):
+            self.log.record(
+                self.now, "gave_up", email=shopper.email, variant_id=gid("ProductVariant", variant.id),
+                reason="sold out",
+            )  # fmt: skip
+            return
+        await self._buy(shopper, variant, 1, cause="anyway")
 
     # --- email ------------------------------------------------------------------------------------------
 
@@ -424,10 +569,19 @@ class World:
     async def _click(self, job_id: str, shopper: Shopper, variant: Variant | None, url: str) -> None:
         """The click, then the product page it lands on fires the pixel's product_viewed."""
         reply = await self._touch("click", job_id, shopper, url)
+        if reply.status == 302 and reply.location:
+            self._landings[job_id] = reply.location
+            self._click_jobs[reply.location] = job_id
         if reply.status == 302 and variant is not None:
             await self._view(shopper, variant)
 
     async def _buy_notified(self, job_id: str, shopper: Shopper, variant: Variant) -> None:
+        if self._already_bought(shopper, variant, self._restocked_at.get(variant.id)):
+            self.log.record(
+                self.now, "already_bought", job_id=job_id, email=shopper.email,
+                variant_id=gid("ProductVariant", variant.id),
+            )  # fmt: skip
+            return
         if not self.store.can_sell(variant):
             self.log.record(
                 self.now,
@@ -438,8 +592,8 @@ class World:
                 reason="sold out",
             )
             return
-        attributes = [("utm_source", "back-in-stock"), ("utm_medium", "email")]
-        await self._buy(shopper, variant, 1, cause="notification", job_id=job_id, attributes=attributes)
+        landing_page = self._landings.get(job_id)
+        await self._buy(shopper, variant, 1, cause="notification", job_id=job_id, landing_page=landing_page)
 
     async def _unsubscribe(self, shopper: Shopper, url: str) -> None:
         email = shopper.email

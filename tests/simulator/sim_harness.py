@@ -60,7 +60,9 @@ class FakeStorefront:
                     self._answer(200, GIF, "image/gif")
                 elif path.startswith("/c/"):
                     outer.clicks.append(path[3:])
-                    self._answer(302, b"", headers={"Location": "/products/x?utm_source=back-in-stock"})
+                    # the product page, with the click token the order can carry back (the contract)
+                    location = f"https://{SHOP}/products/x?utm_source=backinstock&bis_click={path[3:]}"
+                    self._answer(302, b"", headers={"Location": location})
                 else:
                     self._answer(404, b"")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from decimal import Decimal
 
@@ -15,7 +16,7 @@ from backinstock.shopify import queries, reads
 from backinstock.shopify.client import ShopifyAuthError, ShopifyClient
 from simulator.gids import gid
 from simulator.schema import admin_schema
-from simulator.store import DENY, Level, Variant
+from simulator.store import DENY, Checkout, Customer, Level, Variant
 from simulator.world import World
 
 BERLIN, HAMBURG, LEIPZIG = 70_000_001, 70_000_002, 70_000_003
@@ -47,11 +48,20 @@ def busy_world(storefront) -> World:
         for location_id in (BERLIN, HAMBURG):
             store.add_level(Level(location_id, variant.inventory_item_id, 5, opened, opened))
     extras = [store.variants[60_001 + n] for n in range(12)]
-    store.place_order("Big.Spender@example.com", [(v, 1) for v in extras], small_world.config.start)
+    start = small_world.config.start
+    store.place_order(Checkout("Big.Spender@example.com"), [(v, 1) for v in extras], start)
     for number in range(30):
-        store.place_order(
-            f"shopper-{number:04d}@example.com", [(extras[number % 12], 1)], small_world.config.start
-        )
+        store.place_order(Checkout(f"shopper-{number:04d}@example.com"), [(extras[number % 12], 1)], start)
+    # paid in USD at the order's own rate, 10 % off, an account; seven returns of one unit each, later
+    usd = Checkout(
+        "Dollar@Example.com", Customer(7_000_042, "dollar@example.com"), "USD", Decimal("0.921337"),
+        Decimal(10), (("_bis_click", "tok"),), "https://shop.example/products/x?bis_click=tok",
+    )  # fmt: skip
+    dollar, _ = store.place_order(usd, [(extras[0], 4), (extras[1], 4)], start, Decimal("4.90"))
+    for hour in range(1, 8):
+        store.refund(dollar, [(dollar.lines[hour % 2], 1)], start + timedelta(hours=hour))
+    cancelled, _ = store.place_order(Checkout("quitter@example.com"), [(extras[2], 1)], start)
+    store.cancel(cancelled, start + timedelta(hours=2))
     return small_world
 
 
@@ -70,6 +80,7 @@ def test_every_product_document_executes(busy_url: str, http: httpx.Client) -> N
     variables = {
         "locationId": gid("Location", BERLIN),
         "orderId": gid("Order", 5_000_001),
+        "refundId": gid("Refund", 9_000_001),
         "query": "updated_at:>='2026-01-01T00:00:00Z'",
     }
     for name, document in queries.ALL.items():
@@ -142,19 +153,58 @@ def test_reads_products_and_variants(busy_world: World, busy_url: str) -> None:
     assert by_title["Extra 7"]["price"] == "9.50"
 
 
-def test_reads_orders_with_more_than_ten_line_items(busy_world: World, busy_url: str) -> None:
+def test_reads_orders_with_more_than_five_line_items(busy_world: World, busy_url: str) -> None:
     with client_for(busy_url) as client:
         orders = list(reads.read_orders(client))
-        since = busy_world.config.start + timedelta(seconds=1)
-        assert list(reads.read_orders(client, updated_since=since)) == []
-    assert len(orders) == 31  # three pages of 15
-    big, lines = next(
-        (order, lines) for order, lines in orders if order["email"] == "big.spender@example.com"
+        since = busy_world.config.start + timedelta(hours=3)
+        assert [read.order["name"] for read in reads.read_orders(client, updated_since=since)] == ["#1032"]
+    assert len(orders) == 33  # seven pages of five
+    big = next(read for read in orders if read.order["email"] == "big.spender@example.com")
+    assert big.order["total_price"] == "114.00" and big.order["currency_code"] == "EUR"
+    assert big.order["name"] == "#1001" and big.refund_lines == []
+    assert len(big.lines) == 12
+    assert [line["variant_id"] for line in big.lines] == [
+        gid("ProductVariant", 60_001 + n) for n in range(12)
+    ]
+    assert {
+        (line["original_total"], line["discount_total"], line["current_total"]) for line in big.lines
+    } == {("9.50", "0.00", "9.50")}
+
+
+def test_reads_presentment_money_discounts_refunds_and_cancellations(busy_url: str) -> None:
+    """Every amount is Shopify's shop money (EUR) at the order's own rate, beside the USD the customer
+    paid; discounts allocated from the order are read per line; seven refunds (more than come with the
+    order) each take a unit off; a cancelled order is a refund of everything."""
+    with client_for(busy_url) as client:
+        orders = {read.order["email"]: read for read in reads.read_orders(client)}
+    dollar = orders["dollar@example.com"]
+    order = dollar.order
+    assert (order["presentment_currency_code"], order["currency_code"]) == ("USD", "EUR")
+    # 9.50 EUR is 10.31 USD at 0.921337; 8 units, 10 % off: 82.48 - 8.25 + 5.32 USD shipping = 79.55 USD,
+    # which is 73.29 EUR at the order's rate
+    assert (order["total_price_presentment"], order["total_price"]) == ("79.55", "73.29")
+    assert (order["customer_id"], order["customer_email"]) == (
+        "gid://shopify/Customer/7000042",
+        "dollar@example.com",
     )
-    assert big["total_price"] == "114.00" and big["currency_code"] == "EUR" and big["name"] == "#1001"
-    assert len(lines) == 12
-    assert [line["variant_id"] for line in lines] == [gid("ProductVariant", 60_001 + n) for n in range(12)]
-    assert {line["unit_price"] for line in lines} == {"9.50"}
+    assert json.loads(order["custom_attributes"]) == {"_bis_click": "tok"}
+    assert json.loads(order["landing_pages"]) == ["https://shop.example/products/x?bis_click=tok"]
+    first = dollar.lines[0]
+    assert (first["original_total"], first["discount_total"]) == ("38.00", "3.80")  # 41.24 and 4.12 USD
+    assert len(dollar.refund_lines) == 7
+    assert {line["quantity"] for line in dollar.refund_lines} == {1}
+    refunded = sum(
+        Decimal(line["subtotal"])
+        for line in dollar.refund_lines
+        if line["line_item_id"] == first["line_item_id"]
+    )
+    assert (
+        first["current_total"]
+        == f"{Decimal(first['original_total']) - Decimal(first['discount_total']) - refunded:.2f}"
+    )
+    cancelled = orders["quitter@example.com"]
+    assert cancelled.order["cancelled_at"] is not None and cancelled.order["current_total_price"] == "0.00"
+    assert [(line["quantity"], line["subtotal"]) for line in cancelled.refund_lines] == [(1, "9.50")]
 
 
 def test_a_dry_bucket_throttles_and_the_client_still_gets_every_row(storefront, http: httpx.Client) -> None:
