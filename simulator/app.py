@@ -64,7 +64,8 @@ def create_app(world: World) -> Starlette:
         query = request.query_params
         try:
             as_of = parse_instant(query["as_of"]) if "as_of" in query else world.now
-            rules = Rules(**{f.name: float(query[f.name]) for f in fields(Rules) if f.name in query})
+            given = {f.name: _typed(f.default, query[f.name]) for f in fields(Rules) if f.name in query}
+            rules = Rules(**given)
         except ValueError as bad:
             return JSONResponse({"error": str(bad)}, status_code=400)
         return JSONResponse(ground_truth(world.log.events, as_of, rules))
@@ -100,6 +101,11 @@ def create_app(world: World) -> Starlette:
         ],
         lifespan=lifespan,
     )
+
+
+def _typed(default: Any, text: str) -> Any:
+    """A rule parameter from the query string, of its default's type (numbers as float)."""
+    return text if isinstance(default, str) else float(text)
 
 
 def _clock(world: World) -> dict[str, Any]:

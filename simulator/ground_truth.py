@@ -1,4 +1,4 @@
-"""KPIs computed from the event log alone: what the product's pipeline should report, worked out apart.
+"""Ground truth from the event log alone: what the product's pipeline should report, worked out apart.
 
 The rules are those of docs/architecture.md, re-implemented here from their text (nothing is imported from
 the product), with the rule parameters as arguments:
@@ -9,9 +9,7 @@ the product), with the rule parameters as arguments:
   is a candidate at its start, fired under a sequential cooldown;
 - targets: a subscription (signup answered 201) is answered by its variant's first restock at or after its
   creation, unless its contact unsubscribed after signing up and at or before that restock;
-- attribution: last touch (open or click of a sent job by the order's email) with touched_at <= T <=
-  touched_at + window; ties go to the click, then the higher job id;
-- days are dates in the shop's time zone; a job counts on the day it was sent, an order on the day placed.
+- KPIs, attribution and the holdout's lift: simulator/kpis.py.
 """
 
 from __future__ import annotations
@@ -25,6 +23,23 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from simulator.instants import format_instant, parse_instant
+from simulator.kpis import (
+    Activity,
+    OrderFacts,
+    Windows,
+    activities,
+    attribute,
+    caused_figures,
+    caused_orders,
+    figures,
+    grouped,
+    jobs_from,
+    lift,
+    local_day,
+    orders_as_of,
+    parse_times,
+    succeeded,
+)
 
 ZERO = Decimal("0.00")
 
@@ -36,13 +51,12 @@ class Rules:
     cooldown_hours: float = 24
     click_window_hours: float = 120
     open_window_hours: float = 120
+    attribution_scope: str = "same_product"
+    holdout_delay_minutes: float = 60  # the lift's window: how long held-out targets wait
 
-
-@dataclass(frozen=True)
-class Touch:
-    job_id: str
-    kind: str  # open | click
-    at: datetime
+    @property
+    def windows(self) -> Windows:
+        return Windows(self.click_window_hours, self.open_window_hours)
 
 
 @dataclass(frozen=True)
@@ -100,89 +114,15 @@ def restock_instants(history: list[tuple[datetime, int]], as_of: datetime, rules
     return fired
 
 
-def last_touch(touches: Iterable[Touch], ordered_at: datetime, rules: Rules) -> Touch | None:
-    """The touch an order placed at `ordered_at` is attributed to, among its email's touches."""
-    windows = {
-        "click": timedelta(hours=rules.click_window_hours),
-        "open": timedelta(hours=rules.open_window_hours),
-    }
-    eligible = [touch for touch in touches if touch.at <= ordered_at <= touch.at + windows[touch.kind]]
-    return max(eligible, key=lambda t: (t.at, t.kind == "click", _job_order(t.job_id)), default=None)
-
-
-def _job_order(job_id: str) -> tuple[int, int | str]:
-    """Job ids compare as numbers when they are numbers."""
-    return (0, int(job_id)) if job_id.isdigit() else (1, job_id)
-
-
-def succeeded(status: int | None) -> bool:
-    return status is not None and status < 400
-
-
 # --- from the log to the figures ---------------------------------------------------------------------------
 
 
-@dataclass
-class Activity:
-    """Everything counted, each with the instant it counts at."""
-
-    views: list[tuple[datetime, str]]
-    signups: list[datetime]
-    restocks: list[tuple[str, datetime]]
-    targets: list[Target]
-    attempted: dict[str, datetime]
-    sent: dict[str, datetime]
-    opened: set[str]
-    clicked: set[str]
-    orders: list[dict[str, Any]]
-    attributed: dict[str, Touch]
-
-
-def collect(events: list[dict[str, Any]], as_of: datetime, rules: Rules) -> Activity:
-    seen = [{**event, "at": parse_instant(event["at"])} for event in events]
-    seen = [event for event in seen if event["at"] <= as_of]
+def by_kind(events: list[dict[str, Any]], as_of: datetime) -> dict[str, list[dict[str, Any]]]:
     kinds: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for event in seen:
-        kinds[event["kind"]].append(event)
-
-    restocks = _restocks(kinds["variant"], kinds["inventory"], as_of, rules)
-    targets = _targets(kinds["signup"], kinds["unsubscribe"], restocks)
-    attempted: dict[str, datetime] = {}
-    sent: dict[str, datetime] = {}
-    sent_to: dict[str, str] = {}
-    for event in kinds["send"]:
-        job = event.get("job_id")
-        if job is None:
-            continue
-        attempted.setdefault(job, event["at"])
-        if event["status"] == 202:
-            sent.setdefault(job, event["at"])
-            sent_to.setdefault(job, event["email"])
-    touches = [
-        Touch(event["job_id"], event["kind"], event["at"])
-        for event in kinds["open"] + kinds["click"]
-        if event["job_id"] in sent and succeeded(event["status"])
-    ]
-    touches_by_email: dict[str, list[Touch]] = defaultdict(list)
-    for touch in touches:
-        touches_by_email[sent_to[touch.job_id]].append(touch)
-    attributed = {}
-    for order in kinds["order"]:
-        touch = last_touch(touches_by_email.get(order["email"].strip().lower(), []), order["at"], rules)
-        if touch is not None:
-            attributed[order["order_id"]] = touch
-    return Activity(
-        views=[(event["at"], event["client_id"]) for event in kinds["view"] if succeeded(event["status"])],
-        signups=[event["at"] for event in kinds["signup"] if event["status"] == 201],
-        restocks=restocks,
-        targets=targets,
-        attempted=attempted,
-        sent=sent,
-        opened={touch.job_id for touch in touches},
-        clicked={touch.job_id for touch in touches if touch.kind == "click"},
-        orders=kinds["order"],
-        attributed=attributed,
-    )
+    for event in parse_times(events):
+        if event["at"] <= as_of:
+            kinds[event["kind"]].append(event)
+    return kinds
 
 
 def _restocks(
@@ -230,112 +170,60 @@ def _targets(
     return targets
 
 
-@dataclass
-class Tally:
-    viewers: set[str]
-    signups: int = 0
-    restocks: int = 0
-    jobs: int = 0
-    attempted: int = 0
-    sent: int = 0
-    opened: int = 0
-    clicked: int = 0
-    attributed_orders: int = 0
-    attributed_revenue: Decimal = ZERO
-    orders: int = 0
-    revenue: Decimal = ZERO
-    orders_caused: int = 0
-    revenue_caused: Decimal = ZERO
-
-    def figures(self) -> dict[str, Any]:
-        viewers = len(self.viewers)
-        return {
-            "product_viewers": viewers,
-            "signups": self.signups,
-            "restocks": self.restocks,
-            "notification_jobs": self.jobs,
-            "notifications_attempted": self.attempted,
-            "notifications_sent": self.sent,
-            "notifications_opened": self.opened,
-            "notifications_clicked": self.clicked,
-            "attributed_orders": self.attributed_orders,
-            "attributed_revenue": f"{self.attributed_revenue:.2f}",
-            "total_orders": self.orders,
-            "total_revenue": f"{self.revenue:.2f}",
-            "signup_rate": _rate(self.signups, viewers),
-            "delivery_success_rate": _rate(self.sent, self.attempted),
-            "conversion_rate": _rate(self.attributed_orders, self.sent),
-            "revenue_contribution": _rate(self.attributed_revenue, self.revenue),
-            "orders_caused": self.orders_caused,
-            "revenue_caused": f"{self.revenue_caused:.2f}",
-        }
-
-
-def _rate(part: float | Decimal, whole: float | Decimal) -> float | None:
-    return float(part) / float(whole) if whole else None
-
-
 def ground_truth(events: list[dict[str, Any]], as_of: datetime, rules: Rules = Rules()) -> dict[str, Any]:
     """The ground-truth document of the simulator's HTTP API (`GET /_sim/ground-truth`)."""
     shop = next(event for event in events if event["kind"] == "shop")
     zone = ZoneInfo(shop["timezone"])
-    activity = collect(events, as_of, rules)
-    total = Tally(set())
-    days: dict[date, Tally] = defaultdict(lambda: Tally(set()))
+    kinds = by_kind(events, as_of)
+    products = {event["variant_id"]: event["product_id"] for event in kinds["variant"]}
+    restocks = _restocks(kinds["variant"], kinds["inventory"], as_of, rules)
+    targets = _targets(kinds["signup"], kinds["unsubscribe"], restocks)
+    jobs = jobs_from(kinds["send"], kinds["open"] + kinds["click"], products, targets)
+    orders = orders_as_of(kinds)
+    attribution = attribute(orders, jobs, rules.windows, rules.attribution_scope)
+    rows = activities(kinds, products, restocks, targets, jobs, orders, attribution)
 
-    def tallies(at: datetime) -> tuple[Tally, Tally]:
-        return total, days[at.astimezone(zone).date()]
+    def day(row: Activity) -> date:
+        return local_day(row.at, zone)
 
-    for at, client_id in activity.views:
-        for tally in tallies(at):
-            tally.viewers.add(client_id)
-    for at in activity.signups:
-        for tally in tallies(at):
-            tally.signups += 1
-    for _, at in activity.restocks:
-        for tally in tallies(at):
-            tally.restocks += 1
-    for target in activity.targets:
-        for tally in tallies(target.restocked_at):
-            tally.jobs += 1
-    for job, first_attempt in activity.attempted.items():
-        for tally in tallies(activity.sent.get(job, first_attempt)):
-            tally.attempted += 1
-    for job, sent_at in activity.sent.items():
-        for tally in tallies(sent_at):
-            tally.sent += 1
-            tally.opened += job in activity.opened
-            tally.clicked += job in activity.clicked
-    for order in activity.orders:
-        amount = Decimal(order["total"])
-        for tally in tallies(order["at"]):
-            tally.orders += 1
-            tally.revenue += amount
-            if order["order_id"] in activity.attributed:
-                tally.attributed_orders += 1
-                tally.attributed_revenue += amount
-            if order["cause"] == "notification":
-                tally.orders_caused += 1
-                tally.revenue_caused += amount
-
-    first_day = parse_instant(shop["at"]).astimezone(zone).date()
-    last_day = as_of.astimezone(zone).date()
+    by_day = grouped(rows, day)
+    caused = caused_orders(orders)
     daily = []
-    day = first_day
-    while day <= last_day:
-        daily.append({"date": day.isoformat(), **days[day].figures()})
-        day += timedelta(days=1)
+    current, last_day = local_day(parse_instant(shop["at"]), zone), local_day(as_of, zone)
+    while current <= last_day:
+        daily.append({"date": current.isoformat(), **figures(by_day.get(current, [])),
+                      **caused_figures(o for o in caused if local_day(o.at, zone) == current)})  # fmt: skip
+        current += timedelta(days=1)
+    orders_by_day = grouped((row for row in rows if row.name == "order"), day)
+    channels = grouped(rows, lambda row: (day(row), row.dims.channel) if row.dims.channel else None)
     return {
         "as_of": format_instant(as_of),
         "shop": shop["shop"],
         "currency_code": shop["currency_code"],
         "timezone": shop["timezone"],
         "rules": vars(rules),
-        "totals": total.figures(),
+        "totals": {**figures(rows), **caused_figures(caused)},
         "daily": daily,
-        "restocks": [
-            {"variant_id": variant, "restocked_at": format_instant(at)} for variant, at in activity.restocks
+        "variants_daily": [
+            {"date": d.isoformat(), "product_id": p, "variant_id": v, **figures(group)}
+            for (d, p, v), group in sorted(
+                grouped(rows, lambda r: (day(r), r.dims.product_id, r.dims.variant_id)).items(), key=str
+            )
+            if group
         ],
+        "products_daily": [
+            {"date": d.isoformat(), "product_id": p, **figures(group)}
+            for (d, p), group in sorted(grouped(rows, lambda r: (day(r), r.dims.product_id)).items(), key=str)
+        ],
+        "channels_daily": [
+            {"date": d.isoformat(), "channel": c, **figures(group + orders_by_day.get(d, []))}
+            for (d, c), group in sorted(channels.items(), key=str)
+        ],
+        "restock_events": [
+            {"variant_id": v, "restocked_at": at, **figures(group)}
+            for (v, at), group in sorted(grouped(rows, lambda r: r.dims.restock).items())
+        ],
+        "restocks": [{"variant_id": variant, "restocked_at": format_instant(at)} for variant, at in restocks],
         "targets": [
             {
                 "subscription_id": target.subscription_id,
@@ -344,6 +232,34 @@ def ground_truth(events: list[dict[str, Any]], as_of: datetime, rules: Rules = R
                 "signed_up_at": format_instant(target.signed_up_at),
                 "restocked_at": format_instant(target.restocked_at),
             }
-            for target in activity.targets
+            for target in targets
         ],
+        "orders": [
+            {
+                "order_id": order.event["order_id"],
+                "ordered_at": format_instant(order.at),
+                "cancelled": order.cancelled,
+                "test": bool(order.event.get("test")),
+                "net_revenue": f"{order.net:.2f}",
+            }
+            for order in orders
+        ],
+        "attributions": _credited(attribution.default, orders),
+        "attributions_click_only": _credited(attribution.click_only, orders),
+        "lift": lift(
+            jobs, orders, as_of, timedelta(minutes=rules.holdout_delay_minutes), rules.attribution_scope
+        ),
     }
+
+
+def _credited(view: dict[tuple[str, str], str], orders: list[OrderFacts]) -> list[dict[str, Any]]:
+    nets = {(o.event["order_id"], line["line_item_id"]): line["net"] for o in orders for line in o.lines}
+    return [
+        {
+            "order_id": order_id,
+            "line_item_id": line_id,
+            "job_id": job_id,
+            "net": f"{nets[(order_id, line_id)]:.2f}",
+        }
+        for (order_id, line_id), job_id in sorted(view.items())
+    ]
