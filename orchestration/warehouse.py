@@ -9,6 +9,7 @@ each row); `raw_app.*` is a full copy of the operational store's tables, replace
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -40,14 +41,23 @@ RAW_SHOPIFY_TABLES: dict[str, str] = {
         inventory_item_id VARCHAR, title VARCHAR, sku VARCHAR, price DECIMAL(14, 2),
         inventory_policy VARCHAR NOT NULL, tracked BOOLEAN NOT NULL, updated_at TIMESTAMP NOT NULL,
         _ingested_at TIMESTAMP NOT NULL""",
+    # Money in shop currency (Shopify's shopMoney); `click_job_ids` are the jobs whose signed click tokens
+    # the order carries, verified at ingest with the product's key (a JSON list).
     "orders": """
         shop VARCHAR NOT NULL, order_id VARCHAR NOT NULL, name VARCHAR, email VARCHAR,
         created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL, cancelled_at TIMESTAMP,
         currency_code VARCHAR NOT NULL, total_price DECIMAL(14, 2) NOT NULL, custom_attributes VARCHAR,
-        _ingested_at TIMESTAMP NOT NULL""",
+        _ingested_at TIMESTAMP NOT NULL, phone VARCHAR, is_test BOOLEAN, presentment_currency_code VARCHAR,
+        total_price_presentment DECIMAL(14, 2), current_total_price DECIMAL(14, 2), customer_id VARCHAR,
+        customer_email VARCHAR, customer_phone VARCHAR, landing_pages VARCHAR, click_job_ids VARCHAR""",
     "order_lines": """
         shop VARCHAR NOT NULL, order_id VARCHAR NOT NULL, line_item_id VARCHAR NOT NULL, variant_id VARCHAR,
-        product_id VARCHAR, quantity INTEGER NOT NULL, unit_price DECIMAL(14, 2),
+        product_id VARCHAR, quantity INTEGER NOT NULL, order_updated_at TIMESTAMP NOT NULL,
+        _ingested_at TIMESTAMP NOT NULL, current_quantity INTEGER, original_total DECIMAL(14, 2),
+        discount_total DECIMAL(14, 2), current_total DECIMAL(14, 2)""",
+    "order_refund_lines": """
+        shop VARCHAR NOT NULL, order_id VARCHAR NOT NULL, refund_id VARCHAR NOT NULL, refunded_at TIMESTAMP,
+        line_item_id VARCHAR NOT NULL, quantity INTEGER NOT NULL, subtotal DECIMAL(14, 2),
         order_updated_at TIMESTAMP NOT NULL, _ingested_at TIMESTAMP NOT NULL""",
     "sync_state": """
         shop VARCHAR NOT NULL, stream VARCHAR NOT NULL, watermark TIMESTAMP NOT NULL,
@@ -100,8 +110,48 @@ def ensure_raw_schema(connection: duckdb.DuckDBPyConnection) -> None:
     connection.execute("CREATE SCHEMA IF NOT EXISTS raw_app")
     for name, columns in RAW_SHOPIFY_TABLES.items():
         connection.execute(f"CREATE TABLE IF NOT EXISTS raw_shopify.{name} ({columns})")
+        add_missing_columns(connection, "raw_shopify", name, columns)
     for table in COPIED_STORE_TABLES:
         connection.execute(f"CREATE TABLE IF NOT EXISTS raw_app.{table.name} ({_duckdb_columns(table)})")
+
+
+def add_missing_columns(
+    connection: duckdb.DuckDBPyConnection, schema: str, table: str, columns: str
+) -> list[str]:
+    """Add the columns a raw table gained since the warehouse was made (nullable, so old rows stay valid);
+    returns their names. Raw tables only ever gain columns."""
+    existing = {
+        row[0]
+        for row in connection.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+            [schema, table],
+        ).fetchall()
+    }
+    added = []
+    for name, kind in _column_definitions(columns):
+        if name not in existing:
+            connection.execute(f'ALTER TABLE {schema}.{table} ADD COLUMN "{name}" {kind}')
+            added.append(name)
+    return added
+
+
+def _column_definitions(columns: str) -> list[tuple[str, str]]:
+    """(name, type) of each column in a CREATE TABLE column list; constraints are left out."""
+    parts, depth, current = [], 0, ""
+    for character in columns:
+        depth += {"(": 1, ")": -1}.get(character, 0)
+        if character == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += character
+    parts.append(current)
+    found = []
+    for part in (" ".join(p.split()) for p in parts):
+        match = re.match(r'^"?(\w+)"?\s+(.+?)(?:\s+NOT NULL)?$', part)
+        if match and match.group(1).upper() != "PRIMARY":
+            found.append((match.group(1), match.group(2)))
+    return found
 
 
 def append_rows(

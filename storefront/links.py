@@ -15,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
 from backinstock import tokens
+from backinstock.click_tokens import with_click_token
 from backinstock.store import jobs, subscriptions, tracking
 from storefront.pages import message_page, not_found, page
 from storefront.state import now_of, settings_of, store_of, user_agent
@@ -69,7 +70,8 @@ def click(token: str, request: Request) -> Response:
         job = jobs.get_job(connection, claims.number)
         if job is None or job["shop"] != claims.shop:
             return not_found("This notification no longer exists.")
-        target = with_utm(job["context"]["product_url"])
+        # the click token rides along so the order can carry it back (backinstock.click_tokens)
+        target = with_click_token(with_utm(job["context"]["product_url"]), token)
         tracking.record_job_event(
             connection,
             job_id=job["id"],

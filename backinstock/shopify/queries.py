@@ -62,47 +62,106 @@ query ProductVariants($after: String, $query: String) {
 }
 """
 
+# Money is read in shop currency (`shopMoney`): Shopify converts presentment-currency orders at the
+# order's own rate. `discountAllocations` holds every discount on the line, order-level ones included.
 LINE_ITEM_FIELDS = """
 fragment LineItemFields on LineItem {
   id
   quantity
+  currentQuantity
   variant { id }
   product { id }
-  originalUnitPriceSet { shopMoney { amount currencyCode } }
+  originalTotalSet { shopMoney { amount currencyCode } }
+  discountAllocations { allocatedAmountSet { shopMoney { amount currencyCode } } }
+  priceAfterAllDiscountsBeforeTaxesSet { shopMoney { amount currencyCode } }
 }
 """
 
+REFUND_LINE_ITEM_FIELDS = """
+fragment RefundLineItemFields on RefundLineItem {
+  lineItem { id }
+  quantity
+  subtotalSet { shopMoney { amount currencyCode } }
+}
+"""
+
+REFUND_FIELDS = (
+    """
+fragment RefundFields on Refund {
+  id
+  createdAt
+  refundLineItems(first: 5) {
+    nodes { ...RefundLineItemFields }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+    + REFUND_LINE_ITEM_FIELDS
+)
+
+# Five orders of five lines and five refunds of five lines each stay under the 1,000-point ceiling even if
+# the `refunds` list (not a connection) is charged per requested item; an order's further lines, refunds
+# (asked again, longer) or a refund's further lines are read by the three documents below.
 ORDERS = (
     """
 query Orders($after: String, $query: String) {
-  orders(first: 15, after: $after, query: $query, sortKey: UPDATED_AT) {
+  orders(first: 5, after: $after, query: $query, sortKey: UPDATED_AT) {
     nodes {
       id
       name
       createdAt
       updatedAt
       cancelledAt
+      test
       email
+      phone
       currencyCode
+      presentmentCurrencyCode
+      customer {
+        id
+        defaultEmailAddress { emailAddress }
+        defaultPhoneNumber { phoneNumber }
+      }
       customAttributes { key value }
-      totalPriceSet { shopMoney { amount currencyCode } }
-      lineItems(first: 10) {
+      customerJourneySummary {
+        firstVisit { landingPage }
+        lastVisit { landingPage }
+      }
+      totalPriceSet {
+        shopMoney { amount currencyCode }
+        presentmentMoney { amount currencyCode }
+      }
+      currentTotalPriceSet { shopMoney { amount currencyCode } }
+      lineItems(first: 5) {
         nodes { ...LineItemFields }
         pageInfo { hasNextPage endCursor }
       }
+      refunds(first: 5) { ...RefundFields }
     }
     pageInfo { hasNextPage endCursor }
   }
 }
 """
     + LINE_ITEM_FIELDS
+    + REFUND_FIELDS
+)
+
+ORDER_REFUNDS = (
+    """
+query OrderRefunds($orderId: ID!) {
+  order(id: $orderId) {
+    refunds(first: 40) { ...RefundFields }
+  }
+}
+"""
+    + REFUND_FIELDS
 )
 
 ORDER_LINE_ITEMS = (
     """
 query OrderLineItems($orderId: ID!, $after: String) {
   order(id: $orderId) {
-    lineItems(first: 100, after: $after) {
+    lineItems(first: 90, after: $after) {
       nodes { ...LineItemFields }
       pageInfo { hasNextPage endCursor }
     }
@@ -110,6 +169,20 @@ query OrderLineItems($orderId: ID!, $after: String) {
 }
 """
     + LINE_ITEM_FIELDS
+)
+
+REFUND_LINE_ITEMS = (
+    """
+query RefundLineItems($refundId: ID!, $after: String) {
+  refund(id: $refundId) {
+    refundLineItems(first: 100, after: $after) {
+      nodes { ...RefundLineItemFields }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+}
+"""
+    + REFUND_LINE_ITEM_FIELDS
 )
 
 ALL = {
@@ -120,4 +193,6 @@ ALL = {
     "PRODUCT_VARIANTS": PRODUCT_VARIANTS,
     "ORDERS": ORDERS,
     "ORDER_LINE_ITEMS": ORDER_LINE_ITEMS,
+    "ORDER_REFUNDS": ORDER_REFUNDS,
+    "REFUND_LINE_ITEMS": REFUND_LINE_ITEMS,
 }

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from backinstock.clock import format_instant, parse_instant
@@ -100,10 +102,22 @@ def read_variants(client: ShopifyClient, updated_since: datetime | None = None) 
         }
 
 
-def read_orders(
-    client: ShopifyClient, updated_since: datetime | None = None
-) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """Each order changed since `updated_since` with all of its line items (paging them when > 10)."""
+ORDER_REFUNDS_PAGE = 5  # refunds read with an order (queries.ORDERS); more are read on their own
+
+
+@dataclass(frozen=True)
+class OrderRead:
+    """One order as read: its row, its line items, and the lines of its refunds (flat, one per refund
+    line, each with its refund's id and instant)."""
+
+    order: dict[str, Any]
+    lines: list[dict[str, Any]]
+    refund_lines: list[dict[str, Any]]
+
+
+def read_orders(client: ShopifyClient, updated_since: datetime | None = None) -> Iterator[OrderRead]:
+    """Each order changed since `updated_since` with all of its line items and refunds (paging lines and
+    refund lines beyond the first page). Amounts are Shopify's shop-currency figures."""
     variables = {"query": updated_since_filter(updated_since)}
     for node in client.paginate(queries.ORDERS, variables, ("orders",)):
         order_id = node["id"]
@@ -112,31 +126,97 @@ def read_orders(
             line_nodes = list(
                 client.paginate(queries.ORDER_LINE_ITEMS, {"orderId": order_id}, ("order", "lineItems"))
             )
-        total = node["totalPriceSet"]["shopMoney"]
-        order = {
-            "shop": client.shop.domain,
-            "order_id": order_id,
-            "name": node["name"],
-            "email": (node.get("email") or "").strip().lower() or None,
-            "created_at": _instant(node["createdAt"]),
-            "updated_at": _instant(node["updatedAt"]),
-            "cancelled_at": _instant(node.get("cancelledAt")),
-            "currency_code": total["currencyCode"],
-            "total_price": total["amount"],
-            "custom_attributes": json.dumps(
-                {a["key"]: a["value"] for a in node.get("customAttributes") or []}
-            ),
-        }
-        lines = [
-            {
-                "shop": client.shop.domain,
-                "order_id": order_id,
-                "line_item_id": line["id"],
-                "variant_id": (line.get("variant") or {}).get("id"),
-                "product_id": (line.get("product") or {}).get("id"),
-                "quantity": line["quantity"],
-                "unit_price": line["originalUnitPriceSet"]["shopMoney"]["amount"],
-            }
-            for line in line_nodes
-        ]
-        yield order, lines
+        refunds = node.get("refunds") or []
+        if len(refunds) >= ORDER_REFUNDS_PAGE:
+            refunds = client.execute(queries.ORDER_REFUNDS, {"orderId": order_id})["order"]["refunds"]
+        refund_lines = []
+        for refund in refunds:
+            refund_line_nodes = list(refund["refundLineItems"]["nodes"])
+            if refund["refundLineItems"]["pageInfo"]["hasNextPage"]:
+                refund_line_nodes = list(
+                    client.paginate(
+                        queries.REFUND_LINE_ITEMS, {"refundId": refund["id"]}, ("refund", "refundLineItems")
+                    )
+                )
+            refund_lines += [
+                _refund_line(client.shop.domain, order_id, refund, line) for line in refund_line_nodes
+            ]
+        yield OrderRead(
+            _order_row(client.shop.domain, node),
+            [_line_row(client.shop.domain, order_id, line) for line in line_nodes],
+            refund_lines,
+        )
+
+
+def _contact(value: str | None) -> str | None:
+    return (value or "").strip().lower() or None
+
+
+def _shop_amount(money_bag: dict[str, Any] | None) -> str | None:
+    return None if money_bag is None else money_bag["shopMoney"]["amount"]
+
+
+def _order_row(shop: str, node: dict[str, Any]) -> dict[str, Any]:
+    total = node["totalPriceSet"]
+    customer = node.get("customer") or {}
+    journey = node.get("customerJourneySummary") or {}
+    landing_pages = [
+        visit["landingPage"]
+        for visit in (journey.get("firstVisit"), journey.get("lastVisit"))
+        if visit and visit.get("landingPage")
+    ]
+    return {
+        "shop": shop,
+        "order_id": node["id"],
+        "name": node["name"],
+        "email": _contact(node.get("email")),
+        "phone": node.get("phone") or None,
+        "created_at": _instant(node["createdAt"]),
+        "updated_at": _instant(node["updatedAt"]),
+        "cancelled_at": _instant(node.get("cancelledAt")),
+        "is_test": bool(node.get("test")),
+        "currency_code": total["shopMoney"]["currencyCode"],
+        "total_price": total["shopMoney"]["amount"],
+        "presentment_currency_code": node.get("presentmentCurrencyCode"),
+        "total_price_presentment": total["presentmentMoney"]["amount"],
+        "current_total_price": _shop_amount(node.get("currentTotalPriceSet")),
+        "customer_id": customer.get("id"),
+        "customer_email": _contact((customer.get("defaultEmailAddress") or {}).get("emailAddress")),
+        "customer_phone": (customer.get("defaultPhoneNumber") or {}).get("phoneNumber"),
+        "custom_attributes": json.dumps({a["key"]: a["value"] for a in node.get("customAttributes") or []}),
+        "landing_pages": json.dumps(list(dict.fromkeys(landing_pages))),
+    }
+
+
+def _line_row(shop: str, order_id: str, line: dict[str, Any]) -> dict[str, Any]:
+    discounts = sum(
+        (
+            Decimal(a["allocatedAmountSet"]["shopMoney"]["amount"])
+            for a in line.get("discountAllocations") or []
+        ),
+        Decimal(0),
+    )
+    return {
+        "shop": shop,
+        "order_id": order_id,
+        "line_item_id": line["id"],
+        "variant_id": (line.get("variant") or {}).get("id"),
+        "product_id": (line.get("product") or {}).get("id"),
+        "quantity": line["quantity"],
+        "current_quantity": line.get("currentQuantity"),
+        "original_total": _shop_amount(line["originalTotalSet"]),
+        "discount_total": f"{discounts:.2f}",
+        "current_total": _shop_amount(line.get("priceAfterAllDiscountsBeforeTaxesSet")),
+    }
+
+
+def _refund_line(shop: str, order_id: str, refund: dict[str, Any], line: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "shop": shop,
+        "order_id": order_id,
+        "refund_id": refund["id"],
+        "refunded_at": _instant(refund.get("createdAt")),
+        "line_item_id": line["lineItem"]["id"],
+        "quantity": line["quantity"],
+        "subtotal": _shop_amount(line["subtotalSet"]),
+    }

@@ -1,9 +1,11 @@
+import json
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from seed_rows import NOW, SHOP, signup, target_for
 
 from backinstock import tokens
+from backinstock.click_tokens import carried_job_ids
 from backinstock.store import jobs, suppressions
 from backinstock.store.tables import subscriptions, tracking_events
 from dispatch.render import links
@@ -42,14 +44,18 @@ def test_open_pixel_records_an_open_and_a_bad_token_records_nothing(storefront, 
     assert opened.user_agent == "Mail/1"
 
 
-def test_click_records_and_redirects_with_utm(storefront, store_engine):
+def test_click_records_and_redirects_with_utm_and_the_click_token(storefront, store_engine):
     job = enqueue_one(store_engine)
-    response = storefront.client.get(path_of(links(storefront.settings, job).click))
+    click = path_of(links(storefront.settings, job).click)
+    response = storefront.client.get(click)
     expected = (
         "https://test-shop.myshopify.com/products/linen-shirt-1?variant=1"
         "&utm_source=backinstock&utm_medium=email&utm_campaign=back_in_stock"
+        f"&bis_click={click.removeprefix('/c/')}"
     )
     assert response.status_code == 302 and response.headers["location"] == expected
+    # the token on the landing page verifies as this job's click: an order carrying it credits the job
+    assert carried_job_ids("{}", json.dumps([expected]), storefront.settings.signing_key) == [job.id]
     [clicked] = events(store_engine)
     assert (clicked.event_type, clicked.job_id, clicked.url, clicked.variant_id) == (
         "click",

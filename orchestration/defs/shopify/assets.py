@@ -7,6 +7,7 @@ re-running it is safe (staging keeps the newest version of each row).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 
+from backinstock.click_tokens import carried_job_ids
 from backinstock.settings import Settings, ShopSettings
 from backinstock.shopify import reads
 from backinstock.shopify.client import ShopifyClient
@@ -144,28 +146,38 @@ def variants(settings: BackInStockSettings, clock: CycleClock) -> dg.Materialize
     )
 
 
-def _read_orders(
-    client: ShopifyClient, _warehouse: duckdb.DuckDBPyConnection, since: datetime | None
-) -> Batches:
-    orders: list[dict[str, Any]] = []
-    lines: list[dict[str, Any]] = []
-    for order, order_lines in reads.read_orders(client, since):
-        orders.append(order)
-        lines.extend({**line, "order_updated_at": order["updated_at"]} for line in order_lines)
-    return {"orders": orders, "order_lines": lines}
+def order_batches(reads_: Iterable[reads.OrderRead], signing_key: bytes) -> Batches:
+    """Orders, their lines and refund lines as raw rows, each line tied to its order's version; the click
+    tokens an order carries are verified here, with the product's key, into `click_job_ids`."""
+    batches: Batches = {"orders": [], "order_lines": [], "order_refund_lines": []}
+    for read in reads_:
+        order = read.order
+        job_ids = carried_job_ids(order["custom_attributes"], order["landing_pages"], signing_key)
+        batches["orders"].append({**order, "click_job_ids": json.dumps(job_ids)})
+        version = {"order_updated_at": order["updated_at"]}
+        batches["order_lines"] += [{**line, **version} for line in read.lines]
+        batches["order_refund_lines"] += [{**line, **version} for line in read.refund_lines]
+    return batches
+
+
+ORDER_TABLES = ("orders", "order_lines", "order_refund_lines")
 
 
 @dg.multi_asset(
-    specs=[
-        dg.AssetSpec(["raw_shopify", "orders"], group_name=GROUP),
-        dg.AssetSpec(["raw_shopify", "order_lines"], group_name=GROUP),
-    ],
+    specs=[dg.AssetSpec(["raw_shopify", table], group_name=GROUP) for table in ORDER_TABLES],
     pool=WAREHOUSE_POOL,
 )
 def orders(settings: BackInStockSettings, clock: CycleClock) -> Iterator[dg.MaterializeResult]:
-    """Orders and their lines, incremental by `updated_at`: cancellations and edits arrive as new versions."""
-    counts = _ingest(settings, clock, "orders", _read_orders)
-    for table in ("orders", "order_lines"):
+    """Orders with their lines and refunds, incremental by `updated_at`: cancellations, refunds and edits
+    arrive as new versions of the order."""
+    signing_key = settings.load().signing_key
+    counts = _ingest(
+        settings,
+        clock,
+        "orders",
+        lambda client, _warehouse, since: order_batches(reads.read_orders(client, since), signing_key),
+    )
+    for table in ORDER_TABLES:
         yield dg.MaterializeResult(asset_key=["raw_shopify", table], metadata={"rows": counts.get(table, 0)})
 
 
