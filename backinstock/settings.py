@@ -30,6 +30,23 @@ DEFAULT_API_VERSION = "2026-10"
 _config_file: ContextVar[Path | None] = ContextVar("backinstock_config_file", default=None)
 
 
+class AttributionSettings(BaseModel):
+    """Last-touch windows, Klaviyo's defaults (5 days after an email click or open, 12 hours after an SMS is
+    delivered), and which lines of an order a touch can be credited with (docs/architecture.md)."""
+
+    click_window_hours: int = Field(default=120, ge=0)
+    open_window_hours: int = Field(default=120, ge=0)
+    sms_window_hours: int = Field(default=12, ge=0)
+    scope: Literal["same_variant", "same_product", "any"] = "same_product"
+
+
+class HoldoutSettings(BaseModel):
+    """The incrementality holdout: `share` of each restock's targets is sent `delay_minutes` late."""
+
+    share: float = Field(default=0.0, ge=0.0, le=1.0)
+    delay_minutes: int = Field(default=60, ge=1)
+
+
 class ShopSettings(BaseModel):
     """A Shopify shop the product serves: where its Admin API is and how to prove who we are."""
 
@@ -43,6 +60,8 @@ class ShopSettings(BaseModel):
     double_opt_in: bool = True
     # Origins of the shop's own storefront besides https://{domain} (custom domains), allowed by CORS.
     storefront_origins: list[str] = Field(default_factory=list)
+    attribution: AttributionSettings | None = None  # None: the product-wide [attribution]
+    holdout: HoldoutSettings = Field(default_factory=HoldoutSettings)
 
     @field_validator("domain")
     @classmethod
@@ -89,13 +108,6 @@ class DetectionSettings(BaseModel):
     threshold: int = Field(default=1, ge=1)
     debounce_minutes: int = Field(default=5, ge=0)
     cooldown_hours: int = Field(default=24, ge=0)
-
-
-class AttributionSettings(BaseModel):
-    """Last-touch windows, Klaviyo's defaults: 5 days after an email click or open."""
-
-    click_window_hours: int = Field(default=120, ge=0)
-    open_window_hours: int = Field(default=120, ge=0)
 
 
 class DispatchSettings(BaseModel):
@@ -202,6 +214,9 @@ class Settings(BaseSettings):
 
     def clock(self) -> Clock:
         return FileClock(self.clock_file) if self.clock_file else SystemClock()
+
+    def attribution_of(self, shop: ShopSettings) -> AttributionSettings:
+        return shop.attribution or self.attribution
 
     def shop(self, domain: str) -> ShopSettings | None:
         domain = domain.strip().lower()

@@ -283,17 +283,31 @@ class Row:
 
 ROWS = (
     Row("product viewers", "product_viewers", "count"),
+    Row("variant viewers", "variant_viewers", "count"),
     Row("signups", "signups", "count"),
     Row("signup rate", "signup_rate", "rate"),
     Row("restocks detected", "restocks", "count"),
     Row("notification jobs", "notification_jobs", "count"),
-    Row("notifications sent", "notifications_sent", "count"),
+    Row("attempted", "notifications_attempted", "count"),
+    Row("sent", "notifications_sent", "count"),
+    Row("delivered", "notifications_delivered", "count"),
+    Row("delivery success", "delivery_success_rate", "rate"),
     Row("opened", "notifications_opened", "count"),
+    Row("open rate", "open_rate", "rate"),
     Row("clicked", "notifications_clicked", "count"),
+    Row("click rate", "click_rate", "rate"),
+    Row("converted", "notifications_converted", "count"),
+    Row("conversion rate", "conversion_rate", "rate"),
     Row("attributed orders", "attributed_orders", "count"),
     Row("attributed revenue", "attributed_revenue", "money"),
     Row("total orders", "total_orders", "count"),
-    Row("total revenue", "total_revenue", "money"),
+    Row("total net revenue", "total_revenue", "money"),
+    Row("revenue contribution", "revenue_contribution", "rate"),
+    Row("converted (clicks only)", "notifications_converted_click_only", "count"),
+    Row("conversion (clicks only)", "conversion_rate_click_only", "rate"),
+    Row("attributed orders (clicks)", "attributed_orders_click_only", "count"),
+    Row("attributed revenue (clicks)", "attributed_revenue_click_only", "money"),
+    Row("contribution (clicks only)", "revenue_contribution_click_only", "rate"),
 )
 
 
@@ -328,16 +342,16 @@ def comparison_table(pipeline: dict[str, Any], truth: dict[str, Any]) -> tuple[s
     """The KPI table, pipeline beside ground truth, and whether every figure agrees."""
     totals = truth["totals"]
     currency = truth.get("currency_code", "")
-    lines = [f"{'KPI':<22}{'pipeline':>18}{'ground truth':>18}", "─" * 62]
+    lines = [f"{'KPI':<28}{'pipeline':>18}{'ground truth':>18}", "─" * 68]
     all_agree = True
     for row in ROWS:
         ok = agrees(row.kind, pipeline.get(row.key), totals.get(row.key))
         all_agree &= ok
         lines.append(
-            f"{row.label:<22}{_shown(row.kind, pipeline.get(row.key), currency):>18}"
+            f"{row.label:<28}{_shown(row.kind, pipeline.get(row.key), currency):>18}"
             f"{_shown(row.kind, totals.get(row.key), currency):>18}  {'✓' if ok else '✗ differs'}"
         )
-    lines.append("─" * 62)
+    lines.append("─" * 68)
     caused = (
         f"{totals.get('orders_caused', 0)} orders, {_shown('money', totals.get('revenue_caused'), currency)}"
     )

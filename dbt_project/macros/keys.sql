@@ -15,3 +15,8 @@
 {% macro local_md5(text) -%}
     {{ return(modules.hashlib.md5(text.encode('utf-8')).hexdigest()) }}
 {%- endmacro %}
+
+{#- A phone number reduced to + and digits (E.164 as stored by the product; Shopify's may carry spaces). -#}
+{% macro normalized_phone(column) -%}
+    nullif(regexp_replace(coalesce({{ column }}, ''), '[^0-9+]', '', 'g'), '')
+{%- endmacro %}

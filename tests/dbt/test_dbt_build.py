@@ -153,6 +153,8 @@ class Story:
                 "consent_at": naive(created_at),
             }
         )
+        # the signup form is on the product page: its pixel saw the subscriber look at the variant
+        self.event("product_viewed", created_at, client=f"subscriber-{number}", variant=variant)
 
     def job(self, number: int, subscription: int, contact: str, created_at: str, sent_at: str | None) -> None:
         self.app["notification_jobs"].append(
@@ -191,7 +193,13 @@ class Story:
         )
 
     def event(
-        self, event_type: str, occurred_at: str, *, job: int | None = None, client: str | None = None
+        self,
+        event_type: str,
+        occurred_at: str,
+        *,
+        job: int | None = None,
+        client: str | None = None,
+        variant: str = V1,
     ) -> None:
         self.app["tracking_events"].append(
             {
@@ -200,39 +208,64 @@ class Story:
                 "event_type": event_type,
                 "occurred_at": naive(occurred_at),
                 "job_id": job,
-                "variant_id": V1,
+                "variant_id": variant,
                 "client_id": client,
             }
         )
 
 
 def order(
-    number: int, email: str, created_at: str, total: str, updated_at: str | None = None, cancelled_at=None
-):
+    number: int,
+    email: str,
+    created_at: str,
+    total: str,
+    updated_at: str | None = None,
+    cancelled_at: str | None = None,
+    *,
+    other_lines: tuple[tuple[str, str, str], ...] = (),
+    presentment: tuple[str, str] | None = None,
+    click_jobs: tuple[int, ...] = (),
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """An order version as the ingest lands it: the order row and its lines (a V1 line for `total`, then
+    `other_lines` of (variant, product, total)); money in shop currency, `presentment` the currency and
+    total the customer paid; `click_jobs` the jobs whose verified click tokens it carries."""
     order_id = f"gid://shopify/Order/{number}"
+    version = t(updated_at or created_at)
+    lines = [
+        {
+            "shop": SHOP,
+            "order_id": order_id,
+            "line_item_id": f"gid://shopify/LineItem/{number}{index}",
+            "variant_id": variant,
+            "product_id": product,
+            "quantity": 1,
+            "original_total": Decimal(amount),
+            "discount_total": Decimal("0.00"),
+            "current_quantity": 0 if cancelled_at else 1,
+            "current_total": Decimal("0.00") if cancelled_at else Decimal(amount),
+            "order_updated_at": version,
+        }
+        for index, (variant, product, amount) in enumerate(((V1, P1, total), *other_lines))
+    ]
     row = {
         "shop": SHOP,
         "order_id": order_id,
         "name": f"#{number}",
         "email": email,
         "created_at": t(created_at),
-        "updated_at": t(updated_at or created_at),
+        "updated_at": version,
         "cancelled_at": t(cancelled_at) if cancelled_at else None,
         "currency_code": "EUR",
-        "total_price": Decimal(total),
+        "total_price": sum((line["original_total"] for line in lines), Decimal("0.00")),
+        "presentment_currency_code": (presentment or ("EUR", ""))[0],
+        "total_price_presentment": Decimal(presentment[1]) if presentment else None,
         "custom_attributes": "{}",
+        "landing_pages": "[]",
+        "click_job_ids": json.dumps(list(click_jobs)),
     }
-    line = {
-        "shop": SHOP,
-        "order_id": order_id,
-        "line_item_id": f"gid://shopify/LineItem/{number}",
-        "variant_id": V1,
-        "product_id": P1,
-        "quantity": 1,
-        "unit_price": Decimal(total),
-        "order_updated_at": t(updated_at or created_at),
-    }
-    return row, line
+    if not presentment:
+        row["total_price_presentment"] = row["total_price"]
+    return row, lines
 
 
 def stage_one(story: Story) -> None:
@@ -361,11 +394,13 @@ def stage_one(story: Story) -> None:
     story.event("click", "2026-11-02 13:00", job=2)  # a job never sent: no touch
     story.event("open", "2026-11-02 23:45", job=3)
 
-    o1, o1_line = order(1, "a@example.com", "2026-11-03 08:00", "50.00")  # click of job 1
-    o2, o2_line = order(2, "b@example.com", "2026-11-02 14:00", "30.00")  # b's touch is on an unsent job
-    o3, o3_line = order(3, "z@example.com", "2026-11-02 15:00", "20.00")  # no subscriber
-    o4, o4_line = order(4, "g@example.com", "2026-11-03 09:00", "40.00")
-    o4_cancelled, o4_cancelled_line = order(
+    # click of job 1; the V4 line is of another product than the alert's: not credited (same_product)
+    o1, o1_lines = order(1, "a@example.com", "2026-11-03 08:00", "50.00", other_lines=((V4, P2, "30.00"),))
+    o2, o2_lines = order(2, "b@example.com", "2026-11-02 14:00", "30.00")  # b's touch is on an unsent job
+    # no subscriber; paid in USD (Shopify's shop money is what counts)
+    o3, o3_lines = order(3, "z@example.com", "2026-11-02 15:00", "20.00", presentment=("USD", "21.74"))
+    o4, o4_lines = order(4, "g@example.com", "2026-11-03 09:00", "40.00")
+    o4_cancelled, o4_cancelled_lines = order(
         4,
         "g@example.com",
         "2026-11-03 09:00",
@@ -374,9 +409,9 @@ def stage_one(story: Story) -> None:
         cancelled_at="2026-11-03 10:00",
     )
     story.append("orders", [o1, o2, o3, o4], "2026-11-03 09:30")
-    story.append("order_lines", [o1_line, o2_line, o3_line, o4_line], "2026-11-03 09:30")
+    story.append("order_lines", [*o1_lines, *o2_lines, *o3_lines, *o4_lines], "2026-11-03 09:30")
     story.append("orders", [o4_cancelled], "2026-11-03 11:00")
-    story.append("order_lines", [o4_cancelled_line], "2026-11-03 11:00")
+    story.append("order_lines", o4_cancelled_lines, "2026-11-03 11:00")
     story.copy_app_tables()
 
 
@@ -396,9 +431,26 @@ def stage_two(story: Story) -> None:
         ],
         "2026-11-04 08:05",
     )
-    o5, o5_line = order(5, "a@example.com", "2026-11-07 12:00", "60.00")  # exactly 120 h after the click
-    story.append("orders", [o5], "2026-11-07 12:00")
-    story.append("order_lines", [o5_line], "2026-11-07 12:00")
+    o5, o5_lines = order(5, "a@example.com", "2026-11-07 12:00", "60.00")  # exactly 120 h after the click
+    # another email, but it carries job 1's click token
+    o6, o6_lines = order(6, "someone.else@example.net", "2026-11-06 10:00", "25.00", click_jobs=(1,))
+    # o1's V1 line is returned on 11-05: a new version of the order with its refund line, 20.00 of 50.00
+    o1_refunded, o1_refunded_lines = order(
+        1, "a@example.com", "2026-11-03 08:00", "50.00", "2026-11-05 10:00", other_lines=((V4, P2, "30.00"),)
+    )
+    refund = {
+        "shop": SHOP,
+        "order_id": o1_refunded["order_id"],
+        "refund_id": "gid://shopify/Refund/1",
+        "refunded_at": t("2026-11-05 10:00"),
+        "line_item_id": o1_refunded_lines[0]["line_item_id"],
+        "quantity": 1,
+        "subtotal": Decimal("20.00"),
+        "order_updated_at": t("2026-11-05 10:00"),
+    }
+    story.append("orders", [o5, o6, o1_refunded], "2026-11-07 12:00")
+    story.append("order_lines", [*o5_lines, *o6_lines, *o1_refunded_lines], "2026-11-07 12:00")
+    story.append("order_refund_lines", [refund], "2026-11-07 12:00")
     story.copy_app_tables()
 
 
@@ -448,9 +500,15 @@ MARTS = (
     "variants",
     "restock_events",
     "notification_targets",
+    "orders",
     "notification_attributions",
+    "notification_attributions_click_only",
     "kpi_daily",
     "kpi_summary",
+    "kpi_variants_daily",
+    "kpi_products_daily",
+    "kpi_channels_daily",
+    "kpi_restock_events",
 )
 
 
@@ -552,18 +610,43 @@ def test_targets_are_frozen_and_new_ones_appear(built: dict[str, Any]) -> None:
     assert new == {4: (r2, 1, "Wool Hat (new)"), 8: (r2, 2, "Wool Hat (new)"), 5: (r4, 1, "Rain Jacket")}
 
 
-def test_attributions(built: dict[str, Any]) -> None:
+def test_orders_count_net_revenue_in_shop_currency(built: dict[str, Any]) -> None:
+    """o3 was paid in USD: its revenue is Shopify's shop money. o4 was cancelled: no revenue. o1 had a V1
+    line of 50 and a V4 line of 30; a 20.00 refund of the V1 line arrived on 11-05 (after the first build)."""
+    first = {row["order_id"][-1]: row for row in built["first"]["orders"]}
+    now = {row["order_id"][-1]: row for row in built["second"]["orders"]}
+    assert (first["3"]["presentment_currency_code"], first["3"]["net_revenue"]) == ("USD", Decimal("20.00"))
+    assert first["3"]["exchange_rate"] == pytest.approx(20 / 21.74)
+    assert (first["4"]["is_counted"], first["4"]["net_revenue"]) == (False, Decimal("0.00"))
+    assert (first["1"]["net_revenue"], first["1"]["attributed_revenue"]) == (
+        Decimal("80.00"),
+        Decimal("50.00"),
+    )
+    assert (now["1"]["refunded_revenue"], now["1"]["net_revenue"]) == (Decimal("20.00"), Decimal("60.00"))
+    assert now["1"]["attributed_revenue"] == Decimal("30.00")  # the credited V1 line, net of its refund
+    assert now["6"]["carries_click_token"] and now["6"]["attributed_revenue"] == Decimal("25.00")
+
+
+def test_attributions_are_line_level_by_contact_or_click_token(built: dict[str, Any]) -> None:
     first = [
-        (row["order_id"], row["job_id"], row["touch_type"])
+        (row["order_id"], row["variant_id"], row["job_id"], row["touch_type"], row["net_revenue"])
         for row in built["first"]["notification_attributions"]
     ]
-    assert first == [("gid://shopify/Order/1", 1, "click")]
+    assert first == [
+        ("gid://shopify/Order/1", V1, 1, "click", Decimal("50.00"))
+    ]  # o1's V4 line: not in scope
     now = sorted(built["second"]["notification_attributions"], key=lambda row: row["ordered_at"])
-    assert [(row["order_id"], row["job_id"], row["touch_type"], row["order_total"]) for row in now] == [
-        ("gid://shopify/Order/1", 1, "click", Decimal("50.00")),
-        ("gid://shopify/Order/5", 1, "click", Decimal("60.00")),  # at the window's last instant
+    assert [(row["order_id"], row["job_id"], row["matched_by"], row["net_revenue"]) for row in now] == [
+        ("gid://shopify/Order/1", 1, "contact", Decimal("30.00")),
+        ("gid://shopify/Order/6", 1, "click_token", Decimal("25.00")),  # another email, job 1's token
+        ("gid://shopify/Order/5", 1, "contact", Decimal("60.00")),  # at the click window's last instant
     ]
-    assert now[0]["subscription_id"] == 1 and now[0]["variant_id"] == V1 and now[0]["currency_code"] == "EUR"
+    assert now[0]["subscription_id"] == 1 and now[0]["notified_variant_id"] == V1
+    assert now[0]["currency_code"] == "EUR"
+    assert (
+        built["second"]["notification_attributions_click_only"]
+        == built["second"]["notification_attributions"]
+    )
 
 
 def test_kpi_daily_as_of_the_first_build(built: dict[str, Any]) -> None:
@@ -571,6 +654,7 @@ def test_kpi_daily_as_of_the_first_build(built: dict[str, Any]) -> None:
     assert sorted(daily) == ["2026-11-01", "2026-11-02", "2026-11-03"]
     counts = [
         "product_viewers",
+        "variant_viewers",
         "signups",
         "restocks",
         "notification_jobs",
@@ -578,23 +662,26 @@ def test_kpi_daily_as_of_the_first_build(built: dict[str, Any]) -> None:
         "notifications_sent",
         "notifications_opened",
         "notifications_clicked",
+        "notifications_converted",
         "attributed_orders",
         "total_orders",
     ]
     expected = {
-        "2026-11-01": (1, 5, 0, 0, 0, 0, 0, 0, 0, 0),
-        "2026-11-02": (3, 2, 1, 3, 2, 1, 1, 1, 0, 2),
-        "2026-11-03": (0, 0, 0, 0, 1, 1, 1, 0, 1, 1),
+        "2026-11-01": (6, 6, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+        "2026-11-02": (5, 5, 2, 1, 3, 2, 1, 1, 1, 1, 0, 2),
+        "2026-11-03": (0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 1, 1),
     }
     assert {day: tuple(row[c] for c in counts) for day, row in daily.items()} == expected
-    assert daily["2026-11-02"]["total_revenue"] == Decimal("50.00")
+    assert daily["2026-11-02"]["total_revenue"] == Decimal("50.00")  # o2 and o3 (o3 in shop money)
+    assert daily["2026-11-03"]["total_revenue"] == Decimal("80.00")  # o1's two lines; o4 was cancelled
     assert daily["2026-11-03"]["attributed_revenue"] == Decimal("50.00")
-    assert daily["2026-11-01"]["signup_rate"] == 5.0
-    assert daily["2026-11-02"]["signup_rate"] == pytest.approx(2 / 3)
+    assert daily["2026-11-01"]["signup_rate"] == pytest.approx(5 / 6)
+    assert daily["2026-11-02"]["signup_rate"] == pytest.approx(2 / 5)
     assert daily["2026-11-02"]["delivery_success_rate"] == 0.5
-    assert daily["2026-11-02"]["conversion_rate"] == 0.0
-    assert daily["2026-11-03"]["conversion_rate"] == 1.0
-    assert daily["2026-11-03"]["revenue_contribution"] == 1.0
+    # a cohort by send day: job 1, sent on 11-02, converted with an order placed on 11-03
+    assert daily["2026-11-02"]["conversion_rate"] == 1.0
+    assert daily["2026-11-03"]["conversion_rate"] == 0.0
+    assert daily["2026-11-03"]["revenue_contribution"] == 50 / 80
     assert daily["2026-11-01"]["delivery_success_rate"] is None
     assert daily["2026-11-01"]["revenue_contribution"] is None
     assert {row["currency_code"] for row in daily.values()} == {"EUR"}
@@ -602,21 +689,50 @@ def test_kpi_daily_as_of_the_first_build(built: dict[str, Any]) -> None:
 
 def test_kpi_summary(built: dict[str, Any]) -> None:
     (first,) = built["first"]["kpi_summary"]
-    assert first["product_viewers"] == 3  # c1 on two days counts once
+    assert first["product_viewers"] == 10  # c1 on two days counts once
     assert (first["signups"], first["restocks"], first["notification_jobs"]) == (7, 1, 3)
     assert (first["notifications_attempted"], first["notifications_sent"]) == (3, 2)
     assert (first["notifications_opened"], first["notifications_clicked"]) == (2, 1)
     assert (first["attributed_orders"], first["attributed_revenue"]) == (1, Decimal("50.00"))
-    assert (first["total_orders"], first["total_revenue"]) == (3, Decimal("100.00"))
-    assert first["signup_rate"] == pytest.approx(7 / 3)
+    assert (first["total_orders"], first["total_revenue"]) == (3, Decimal("130.00"))
+    assert first["signup_rate"] == pytest.approx(7 / 10)
     assert first["delivery_success_rate"] == pytest.approx(2 / 3)
     assert first["conversion_rate"] == 0.5
-    assert first["revenue_contribution"] == 0.5
+    assert first["revenue_contribution"] == 50 / 130
 
     (now,) = built["second"]["kpi_summary"]
     assert (now["signups"], now["restocks"], now["notification_jobs"]) == (8, 3, 6)
-    assert (now["attributed_orders"], now["attributed_revenue"]) == (2, Decimal("110.00"))
-    assert (now["total_orders"], now["total_revenue"]) == (4, Decimal("160.00"))
+    # job 1 brought three orders: still one converted job of the two sent
+    assert (now["notifications_converted"], now["conversion_rate"]) == (1, 0.5)
+    assert (now["attributed_orders"], now["attributed_revenue"]) == (3, Decimal("115.00"))
+    assert (now["total_orders"], now["total_revenue"]) == (5, Decimal("195.00"))
+
+
+def test_kpis_per_variant_channel_and_restock_event(built: dict[str, Any]) -> None:
+    variants = {
+        (row["kpi_date"].isoformat(), row["variant_id"]): row for row in built["first"]["kpi_variants_daily"]
+    }
+    v1 = variants[("2026-11-01", V1)]
+    assert (v1["variant_viewers"], v1["signups"], v1["signup_rate"]) == (4, 3, 0.75)
+    v4 = variants[("2026-11-03", V4)]  # o1's V4 line: revenue of its own variant, credited to no alert
+    assert (v4["total_revenue"], v4["attributed_revenue"]) == (Decimal("30.00"), Decimal("0.00"))
+    products = {
+        (row["kpi_date"].isoformat(), row["product_id"]): row for row in built["first"]["kpi_products_daily"]
+    }
+    assert products[("2026-11-03", P1)]["revenue_contribution"] == 1.0
+    (email_day,) = [
+        row for row in built["first"]["kpi_channels_daily"] if row["kpi_date"].isoformat() == "2026-11-03"
+    ]
+    assert (email_day["channel"], email_day["total_revenue"], email_day["revenue_contribution"]) == (
+        "email", Decimal("80.00"), 50 / 80,
+    )  # fmt: skip
+    by_event = {row["restock_event_id"]: row for row in built["first"]["kpi_restock_events"]}
+    r1 = by_event[restock_id(V1, "2026-11-02 09:00:00")]
+    assert (r1["notification_jobs"], r1["variant_id"], r1["restock_date"].isoformat()) == (
+        3,
+        V1,
+        "2026-11-02",
+    )
 
 
 def test_kpi_daily_spine_fills_quiet_days(built: dict[str, Any]) -> None:
@@ -628,10 +744,12 @@ def test_kpi_daily_spine_fills_quiet_days(built: dict[str, Any]) -> None:
 
 
 def test_a_replay_at_an_earlier_as_of_gives_the_earlier_answer(built: dict[str, Any]) -> None:
-    """Everything but the frozen targets is recomputed; later data is ignored. The KPIs count only
-    the targets of restocks known as of the replay (V4's restock, at 11:57, is pending again)."""
-    for mart in ("restock_events", "notification_attributions", "kpi_daily", "kpi_summary"):
-        assert built["replay"][mart] == built["first"][mart], mart
+    """Everything but the frozen targets is recomputed; later data is ignored (o1's refund, o5, o6). The
+    KPIs count only the targets of restocks known as of the replay (V4's restock, at 11:57, is pending
+    again)."""
+    for mart in MARTS:
+        if mart != "notification_targets":
+            assert built["replay"][mart] == built["first"][mart], mart
     assert built["replay"]["notification_targets"] == built["second"]["notification_targets"]
 
 

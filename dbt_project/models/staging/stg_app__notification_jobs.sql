@@ -15,6 +15,7 @@ renamed as (
         restock_event_id,
         subscription_id,
         variant_id,
+        json_extract_string(context, '$.product_id') as product_id,
         channel,
         contact,
         locale,

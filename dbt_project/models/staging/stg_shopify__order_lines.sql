@@ -1,5 +1,7 @@
 -- The line items of each order's newest version at or before as_of: lines are landed with the order's
 -- updated_at (order_updated_at), so keep the lines whose order_updated_at is the newest one of their order.
+-- Amounts in shop currency: the original total, every discount allocated to the line (order-level ones
+-- included), and Shopify's current total after discounts and refunds (before taxes).
 with
 
 source as (
@@ -17,7 +19,10 @@ renamed as (
         variant_id,
         product_id,
         quantity,
-        unit_price,
+        current_quantity,
+        original_total,
+        coalesce(discount_total, 0) as discount_total,
+        current_total,
         order_updated_at,
         _ingested_at as ingested_at
 

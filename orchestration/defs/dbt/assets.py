@@ -10,7 +10,7 @@ from typing import Any
 from dagster import AssetExecutionContext
 from dagster_dbt import DbtCliResource, dbt_assets
 
-from backinstock.settings import Settings
+from backinstock.settings import AttributionSettings, Settings
 from orchestration.common import WAREHOUSE_POOL
 from orchestration.defs.dbt.project import dbt_project
 from orchestration.defs.dbt.translator import BackInStockDbtTranslator
@@ -24,13 +24,30 @@ def dbt_as_of(as_of: datetime) -> str:
 
 
 def dbt_vars(settings: Settings) -> dict[str, Any]:
-    """The rule values from the product's settings (constant between cycles, so dbt parses partially)."""
+    """The rule values from the product's settings (constant between cycles, so dbt parses partially):
+    the product-wide ones, and each shop's attribution and holdout rules (`shop_rules`)."""
     return {
         "threshold": settings.detection.threshold,
         "debounce_minutes": settings.detection.debounce_minutes,
         "cooldown_hours": settings.detection.cooldown_hours,
-        "click_window_hours": settings.attribution.click_window_hours,
-        "open_window_hours": settings.attribution.open_window_hours,
+        **attribution_vars(settings.attribution),
+        "shop_rules": {
+            shop.domain: {
+                **attribution_vars(settings.attribution_of(shop)),
+                "holdout_share": shop.holdout.share,
+                "holdout_delay_minutes": shop.holdout.delay_minutes,
+            }
+            for shop in settings.shops
+        },
+    }
+
+
+def attribution_vars(attribution: AttributionSettings) -> dict[str, Any]:
+    return {
+        "click_window_hours": attribution.click_window_hours,
+        "open_window_hours": attribution.open_window_hours,
+        "sms_window_hours": attribution.sms_window_hours,
+        "attribution_scope": attribution.scope,
     }
 
 
