@@ -3,14 +3,16 @@
 The click redirect sends the shopper to the product page with the alert's signed click token in the
 `bis_click` parameter. The shop's theme copies it into the cart attribute `_bis_click`, and Shopify keeps the
 landing page of the order's visits; either brings the token to the order, where it credits the alert even
-when the shopper checks out with another email address. Only tokens that verify with the product's key
-count: a copied or forged value credits nothing.
+when the shopper checks out with another email address. Only tokens that verify with the product's keys,
+for the order's shop, and had not expired when the order was placed count: a copied, forged or foreign value
+credits nothing.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from backinstock import tokens
@@ -35,9 +37,13 @@ def carried_tokens(custom_attributes: dict[str, str], landing_pages: Iterable[st
 
 
 def carried_job_ids(
-    custom_attributes_json: str | None, landing_pages_json: str | None, key: bytes
+    custom_attributes_json: str | None,
+    landing_pages_json: str | None,
+    keys: tokens.Keyring,
+    shop: str,
+    ordered_at: datetime,
 ) -> list[int]:
-    """The jobs whose click tokens an order carries and that verify with `key` (sorted, distinct)."""
+    """The jobs whose click tokens an order of `shop` carries and that verify (sorted, distinct)."""
     attributes = _json(custom_attributes_json, {})
     pages = _json(landing_pages_json, [])
     if not isinstance(attributes, dict) or not isinstance(pages, list):
@@ -47,8 +53,10 @@ def carried_job_ids(
         {str(k): str(v) for k, v in attributes.items()}, [p for p in pages if isinstance(p, str)]
     ):
         try:
-            job_ids.add(int(tokens.verify(key, tokens.CLICK, token)))
-        except (tokens.InvalidToken, ValueError, UnicodeDecodeError):
+            claims = tokens.verify(keys, tokens.CLICK, token, now=ordered_at)
+            if claims.shop == shop.strip().lower():
+                job_ids.add(claims.number)
+        except tokens.InvalidToken:
             continue
     return sorted(job_ids)
 

@@ -55,7 +55,8 @@ def test_click_records_and_redirects_with_utm_and_the_click_token(storefront, st
     )
     assert response.status_code == 302 and response.headers["location"] == expected
     # the token on the landing page verifies as this job's click: an order carrying it credits the job
-    assert carried_job_ids("{}", json.dumps([expected]), storefront.settings.signing_key) == [job.id]
+    keys, clicked_at = storefront.settings.token_keys, NOW
+    assert carried_job_ids("{}", json.dumps([expected]), keys, SHOP, clicked_at) == [job.id]
     [clicked] = events(store_engine)
     assert (clicked.event_type, clicked.job_id, clicked.url, clicked.variant_id) == (
         "click",

@@ -1,14 +1,21 @@
 """Click tokens carried from an alert to the order: set on the landing URL, read back from an order's cart
-attribute or landing pages, and verified (a copied, altered or foreign token credits nothing)."""
+attribute or landing pages, and verified (a copied, altered, foreign or expired token credits nothing)."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 from backinstock import tokens
 from backinstock.click_tokens import carried_job_ids, carried_tokens, with_click_token
 
-KEY = b"test-key"
+KEYS = tokens.Keyring.of(b"test-key")
+SHOP = "s.myshopify.com"
+ORDERED_AT = datetime(2026, 11, 5, 12, tzinfo=UTC)
+
+
+def click(job_id: int, *, keys: tokens.Keyring = KEYS, shop: str = SHOP, **options) -> str:
+    return tokens.sign(keys, tokens.CLICK, job_id, shop=shop, **options)
 
 
 def test_the_landing_url_keeps_its_parameters_and_carries_one_token() -> None:
@@ -22,12 +29,22 @@ def test_tokens_come_from_the_cart_attribute_then_the_landing_pages() -> None:
     assert carried_tokens({}, []) == []
 
 
-def test_only_tokens_that_verify_as_click_tokens_count() -> None:
-    seven, nine = tokens.sign(KEY, tokens.CLICK, 7), tokens.sign(KEY, tokens.CLICK, 9)
-    unsubscribe = tokens.sign(KEY, tokens.UNSUBSCRIBE, 8)  # another purpose
-    foreign = tokens.sign(b"another-shop-key", tokens.CLICK, 10)
-    attributes = json.dumps({"_bis_click": nine})
-    pages = json.dumps([f"https://s.example/p?bis_click={token}" for token in (seven, unsubscribe, foreign)])
-    assert carried_job_ids(attributes, pages, KEY) == [7, 9]
-    assert carried_job_ids(json.dumps({"_bis_click": seven[:-2]}), "[]", KEY) == []  # altered
-    assert carried_job_ids("not json", None, KEY) == [] == carried_job_ids('["a list"]', "{}", KEY)
+def test_only_click_tokens_of_the_orders_shop_valid_when_it_was_placed_count() -> None:
+    carried = {
+        "7": click(7),
+        "9": click(9, expires_at=ORDERED_AT + timedelta(seconds=1)),
+        "unsubscribe": tokens.sign(KEYS, tokens.UNSUBSCRIBE, 8, shop=SHOP),  # another purpose
+        "foreign key": click(10, keys=tokens.Keyring.of(b"another-product")),
+        "other shop": click(11, shop="other.myshopify.com"),
+        "expired": click(12, expires_at=ORDERED_AT),
+    }
+    attributes = json.dumps({"_bis_click": carried["9"]})
+    pages = json.dumps([f"https://s.example/p?bis_click={token}" for token in carried.values()])
+    assert carried_job_ids(attributes, pages, KEYS, SHOP, ORDERED_AT) == [7, 9]
+
+
+def test_damaged_tokens_and_attributes_credit_nothing() -> None:
+    altered = json.dumps({"_bis_click": click(7)[:-2] + "AA"})
+    assert carried_job_ids(altered, "[]", KEYS, SHOP, ORDERED_AT) == []
+    assert carried_job_ids("not json", None, KEYS, SHOP, ORDERED_AT) == []
+    assert carried_job_ids('["a list"]', "{}", KEYS, SHOP, ORDERED_AT) == []

@@ -19,6 +19,7 @@ from backinstock.click_tokens import carried_job_ids
 from backinstock.settings import Settings, ShopSettings
 from backinstock.shopify import reads
 from backinstock.shopify.client import ShopifyClient
+from backinstock.tokens import Keyring
 from orchestration.common import WAREHOUSE_POOL
 from orchestration.defs.shopify.sync import advance_watermark, read_from
 from orchestration.resources import BackInStockSettings, CycleClock
@@ -146,13 +147,15 @@ def variants(settings: BackInStockSettings, clock: CycleClock) -> dg.Materialize
     )
 
 
-def order_batches(reads_: Iterable[reads.OrderRead], signing_key: bytes) -> Batches:
+def order_batches(reads_: Iterable[reads.OrderRead], keys: Keyring) -> Batches:
     """Orders, their lines and refund lines as raw rows, each line tied to its order's version; the click
-    tokens an order carries are verified here, with the product's key, into `click_job_ids`."""
+    tokens an order carries are verified here, with the product's keys, into `click_job_ids`."""
     batches: Batches = {"orders": [], "order_lines": [], "order_refund_lines": []}
     for read in reads_:
         order = read.order
-        job_ids = carried_job_ids(order["custom_attributes"], order["landing_pages"], signing_key)
+        job_ids = carried_job_ids(
+            order["custom_attributes"], order["landing_pages"], keys, order["shop"], order["created_at"]
+        )
         batches["orders"].append({**order, "click_job_ids": json.dumps(job_ids)})
         version = {"order_updated_at": order["updated_at"]}
         batches["order_lines"] += [{**line, **version} for line in read.lines]
@@ -170,12 +173,12 @@ ORDER_TABLES = ("orders", "order_lines", "order_refund_lines")
 def orders(settings: BackInStockSettings, clock: CycleClock) -> Iterator[dg.MaterializeResult]:
     """Orders with their lines and refunds, incremental by `updated_at`: cancellations, refunds and edits
     arrive as new versions of the order."""
-    signing_key = settings.load().signing_key
+    keys = settings.load().token_keys
     counts = _ingest(
         settings,
         clock,
         "orders",
-        lambda client, _warehouse, since: order_batches(reads.read_orders(client, since), signing_key),
+        lambda client, _warehouse, since: order_batches(reads.read_orders(client, since), keys),
     )
     for table in ORDER_TABLES:
         yield dg.MaterializeResult(asset_key=["raw_shopify", table], metadata={"rows": counts.get(table, 0)})
