@@ -7,6 +7,7 @@ the shop and suppresses the contact; a later explicit signup is fresh consent an
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -128,10 +129,11 @@ def unsubscribe_contact(
     return cancelled
 
 
-def mark_notified(connection: sa.Connection, subscription_id: int, now: datetime) -> None:
-    """The provider accepted this subscription's notification: it has been answered."""
-    connection.execute(
-        sa.update(subscriptions)
-        .where(subscriptions.c.id == subscription_id, subscriptions.c.status == ACTIVE)
-        .values(status=NOTIFIED, notified_at=now, updated_at=now)
-    )
+def mark_notified(connection: sa.Connection, subscription_ids: Sequence[int], now: datetime) -> None:
+    """The provider accepted these subscriptions' notifications: they have been answered."""
+    if subscription_ids:
+        connection.execute(
+            sa.update(subscriptions)
+            .where(subscriptions.c.id.in_(list(subscription_ids)), subscriptions.c.status == ACTIVE)
+            .values(status=NOTIFIED, notified_at=now, updated_at=now)
+        )

@@ -50,9 +50,13 @@ JOB_STATUSES = (
     "dead_letter",
     "skipped",
     "deferred",
+    "held",
 )
 ATTEMPT_OUTCOMES = ("accepted", "transient", "rate_limited", "permanent", "account", "unknown")
 TRACKING_EVENT_TYPES = ("product_viewed", "open", "click")
+CLAIMABLE_PREDICATE = "status IN ('pending', 'retry_scheduled')"
+PROVIDER_EVENT_TYPES = ("processed", "deferred", "delivered", "bounced", "complained", "dropped", "failed")
+UNKNOWN_OUTCOME_POLICIES = ("evidence", "resend", "hold")
 
 catalog_variants = sa.Table(
     "catalog_variants",
@@ -133,9 +137,30 @@ notification_jobs = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("sent_at", UTCDateTime),
+    # Dispatch: the lane of the latest claim; a fencing token every claim, recovery and release bumps (a
+    # worker's every later move names it, so a worker that lost its job cannot move it); the number of the
+    # attempt whose provider call may be under way; retryable failures and rate-limited answers since the
+    # job was enqueued or replayed; the class of the last error (replay filters on it).
+    sa.Column("lane", sa.String(64)),
+    sa.Column("fence", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("attempt_in_flight", sa.Integer),
+    sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("rate_limited", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error_class", sa.String(32)),
     sa.CheckConstraint(sa.column("status").in_(JOB_STATUSES), name="status"),
     sa.Index(None, "status", "due_at"),
     sa.Index(None, "restock_event_id"),
+    # The claim's index: only claimable rows, in claim order, so a claim reads a few entries whatever the
+    # size of the queue. Queries must repeat the predicate word for word for SQLite to use it.
+    sa.Index(
+        "ix_notification_jobs_claimable",
+        "channel",
+        "due_at",
+        "priority",
+        "id",
+        sqlite_where=sa.text(CLAIMABLE_PREDICATE),
+        postgresql_where=sa.text(CLAIMABLE_PREDICATE),
+    ),
 )
 
 notification_attempts = sa.Table(
@@ -153,6 +178,10 @@ notification_attempts = sa.Table(
     sa.Column("error_message", sa.Text),
     sa.Column("retry_after_seconds", sa.Float),
     sa.Column("latency_ms", sa.Float),
+    sa.Column("lane", sa.String(64)),
+    sa.Column("idempotency_key", sa.String(255)),
+    # Set when an unanswered attempt's outcome was learned later (a late answer, a provider event).
+    sa.Column("resolved_by", sa.String(255)),
     sa.UniqueConstraint("job_id", "attempt_number"),
     sa.CheckConstraint(
         sa.or_(sa.column("outcome").is_(None), sa.column("outcome").in_(ATTEMPT_OUTCOMES)), name="outcome"
@@ -199,7 +228,102 @@ templates = sa.Table(
     sa.Column("body_text", sa.Text, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("updated_by", sa.String(255), nullable=False),
+    sa.Column("version", sa.Integer),  # the published version (template_versions); null before versions
     sa.UniqueConstraint("shop", "name", "channel", "locale"),
+)
+
+# Every saved version of a template; `templates` holds the published one, which is what dispatch sends.
+template_versions = sa.Table(
+    "template_versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("shop", sa.String(255), nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("locale", sa.String(16), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("body_html", sa.Text, nullable=False),
+    sa.Column("body_text", sa.Text, nullable=False),
+    sa.Column("note", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.String(255), nullable=False),
+    sa.Column("published_at", UTCDateTime),
+    sa.Column("published_by", sa.String(255)),
+    sa.UniqueConstraint("shop", "name", "channel", "locale", "version"),
+)
+
+# One row per provider lane (a provider account): its limits, mirrored from the settings by every worker
+# at start, and the state all workers share: the rate limiter's next free slot (epoch seconds, GCRA), a
+# pause until a hinted instant, and a stop that only a person lifts.
+lanes = sa.Table(
+    "lanes",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("shops", sa.JSON),  # null: every shop
+    sa.Column("rate_per_second", sa.Float),  # null: unlimited
+    sa.Column("burst", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("concurrency", sa.Integer, nullable=False),
+    sa.Column("per_domain_per_minute", sa.Integer),
+    sa.Column("domain_caps", sa.JSON),
+    sa.Column("quiet_hours", sa.String(16)),  # "21:00-08:00" in the shop's time zone
+    sa.Column("unknown_outcome", sa.String(16), nullable=False),
+    sa.Column("next_slot_epoch", sa.Float),
+    sa.Column("paused_until", UTCDateTime),
+    sa.Column("pause_reason", sa.Text),
+    sa.Column("stopped_at", UTCDateTime),
+    sa.Column("stopped_reason", sa.Text),
+    sa.Column("configured_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint(sa.column("unknown_outcome").in_(UNKNOWN_OUTCOME_POLICIES), name="unknown_outcome"),
+)
+
+# Sends per recipient domain per clock minute and lane, for per-domain caps shared by all workers.
+lane_domain_counts = sa.Table(
+    "lane_domain_counts",
+    metadata,
+    sa.Column("lane", sa.String(64), primary_key=True),
+    sa.Column("domain", sa.String(255), primary_key=True),
+    sa.Column("minute", UTCDateTime, primary_key=True),
+    sa.Column("sent", sa.Integer, nullable=False),
+)
+
+# What providers told us later through their event webhooks (SendGrid Event Webhook, Postmark webhooks,
+# SES through SNS, Twilio status callbacks, Resend webhooks), normalised; `job_id` is ours, carried in
+# the message. Evidence for unknown outcomes, and for KPIs (delivered) once copied to the warehouse.
+provider_events = sa.Table(
+    "provider_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("lane", sa.String(64), nullable=False),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("event_type", sa.String(16), nullable=False),
+    sa.Column("job_id", sa.Integer),
+    sa.Column("provider_message_id", sa.String(255)),
+    sa.Column("recipient", sa.String(320)),
+    sa.Column("occurred_at", UTCDateTime, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("detail", sa.Text),
+    sa.Column("dedupe_key", sa.String(255), nullable=False, unique=True),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.CheckConstraint(sa.column("event_type").in_(PROVIDER_EVENT_TYPES), name="event_type"),
+    sa.Index(None, "job_id"),
+)
+
+# Things a person must look at (a lane stopped on an account error); resolved when acted on.
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("subject", sa.String(255), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("raised_at", UTCDateTime, nullable=False),
+    sa.Column("resolved_at", UTCDateTime),
+    sa.Column("resolved_by", sa.String(255)),
+    sa.Index(None, "kind", "subject", "resolved_at"),
 )
 
 tracking_events = sa.Table(

@@ -114,7 +114,7 @@ def test_mark_notified_only_moves_active_subscriptions(store_engine):
             connection, shop=SHOP, channel="email", contact="bob@example.com", source="t", now=NOW
         )
         for subscription_id in (active, gone):
-            subscriptions.mark_notified(connection, subscription_id, NOW)
+            subscriptions.mark_notified(connection, [subscription_id], NOW)
         assert subscriptions.get_subscription(connection, active)["status"] == "notified"
         assert subscriptions.get_subscription(connection, active)["notified_at"] == NOW
         assert subscriptions.get_subscription(connection, gone)["status"] == "unsubscribed"

@@ -16,7 +16,9 @@ def enqueue_one(store_engine, email="ada@example.com"):
     with store_engine.begin() as connection:
         subscription_id = signup(connection, email)
         jobs.enqueue_targets(connection, [target_for(connection, subscription_id)], NOW)
-        job = jobs.claim_next(connection, channel="email", worker_id="t", lease_seconds=60, now=NOW)
+        [job] = jobs.claim(
+            connection, lane="email", channel="email", worker_id="t", lease_seconds=60, now=NOW, limit=1
+        )
     return job
 
 
