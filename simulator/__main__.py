@@ -33,6 +33,7 @@ def parse_arguments(argv: list[str] | None) -> tuple[argparse.Namespace, WorldCo
     parser.add_argument("--sendgrid-key", required=True)
     parser.add_argument("--bucket-size", type=float, default=1000.0)
     parser.add_argument("--restore-rate", type=float, default=100.0)
+    parser.add_argument("--provider-events-url", default=None, help="where the fake SendGrid posts events")
     options = parser.parse_args(argv)
     config = WorldConfig(
         seed=options.seed,
@@ -46,6 +47,7 @@ def parse_arguments(argv: list[str] | None) -> tuple[argparse.Namespace, WorldCo
         sendgrid_key=options.sendgrid_key,
         bucket_size=options.bucket_size,
         restore_rate=options.restore_rate,
+        provider_events_url=options.provider_events_url,
     )
     return options, config
 

@@ -1,4 +1,4 @@
-"""The simulator's one HTTP app: Shopify Admin GraphQL, SendGrid v3 and the `/_sim` control routes.
+"""The simulator's one HTTP app: Shopify Admin GraphQL, the message providers and the `/_sim` control routes.
 
 Handlers are async and run on one event loop, so the world is only ever touched by one of them at a time
 between awaits; the world's outgoing calls (webhooks, shoppers) use one pooled HTTP client.
@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from simulator.ground_truth import Rules, ground_truth
 from simulator.instants import format_instant, parse_instant
-from simulator.provider import ForcedResponse
+from simulator.providers import Forced
 from simulator.world import World
 
 OUTGOING_TIMEOUT_SECONDS = 10.0
@@ -38,12 +38,6 @@ def create_app(world: World) -> Starlette:
             request.headers.get("x-shopify-access-token"), await _json_body(request)
         )
         return JSONResponse(payload, status_code=status)
-
-    async def mail_send(request: Request) -> Response:
-        answer = world.send_mail(request.headers.get("authorization"), await _json_body(request))
-        if answer.body is None:
-            return Response(status_code=answer.status, headers=answer.headers)
-        return JSONResponse(answer.body, status_code=answer.status, headers=answer.headers)
 
     async def clock(request: Request) -> Response:
         return JSONResponse(_clock(world))
@@ -78,10 +72,10 @@ def create_app(world: World) -> Starlette:
     async def force_provider_response(request: Request) -> Response:
         body = await _json_body(request)
         try:
-            rule = ForcedResponse(**body)
+            rule = Forced(**body)
         except TypeError as bad:
             return JSONResponse({"error": str(bad)}, status_code=400)
-        world.provider.force(rule)
+        world.provider.forced.append(rule)
         return JSONResponse({"forced": len(world.provider.forced)}, status_code=201)
 
     async def clear_provider_responses(request: Request) -> Response:
@@ -91,13 +85,13 @@ def create_app(world: World) -> Starlette:
     return Starlette(
         routes=[
             Route("/admin/api/{version}/graphql.json", graphql, methods=["POST"]),
-            Route("/v3/mail/send", mail_send, methods=["POST"]),
             Route("/_sim/clock", clock, methods=["GET"]),
             Route("/_sim/advance", advance, methods=["POST"]),
             Route("/_sim/ground-truth", truth, methods=["GET"]),
             Route("/_sim/log", log, methods=["GET"]),
             Route("/_sim/provider/forced", force_provider_response, methods=["POST"]),
             Route("/_sim/provider/forced", clear_provider_responses, methods=["DELETE"]),
+            *world.providers.routes(),
         ],
         lifespan=lifespan,
     )

@@ -208,7 +208,7 @@ def jobs_from(
             job = jobs[job_id] = Job(
                 job_id, (event["email"] or "").lower(), variant, products.get(variant), "email", event["at"]
             )
-        if event["status"] == 202 and job.sent_at is None:
+        if event.get("accepted", event["status"] == 202) and job.sent_at is None:
             job.sent_at = event["at"]
     unanswered = sorted(targets, key=lambda target: (target.restocked_at, target.signed_up_at))
     for job in sorted(jobs.values(), key=lambda job: (job.first_attempt, job_order(job.job_id))):

@@ -71,6 +71,10 @@ class Storefront:
             "POST", f"{self.base_url}/webhooks/shopify", None, content=body, headers=headers
         )
 
+    async def post_raw(self, url: str, body: bytes, headers: dict[str, str]) -> Reply:
+        """A provider's event webhook, posted as the provider would (from its own servers)."""
+        return await self._call("POST", url, None, content=body, headers=headers)
+
     async def _call(self, method: str, url: str, ip: str | None, **options: Any) -> Reply:
         if ip is not None:
             options["headers"] = {**options.get("headers", {}), "X-Forwarded-For": ip}

@@ -23,7 +23,8 @@ from simulator.cost import LeakyBucket
 from simulator.event_log import EventLog
 from simulator.gids import gid, gid_number, inventory_level_gid
 from simulator.instants import format_instant, next_whole_second
-from simulator.provider import Answer, SendGrid, recipient_of
+from simulator.providers import Event, Incoming, ProviderHub, SendGridFront
+from simulator.providers import Reply as ProviderReply
 from simulator.resolvers import AdminGraph
 from simulator.scenario import (
     SCENARIOS,
@@ -56,6 +57,7 @@ class WorldConfig:
     sendgrid_key: str
     bucket_size: float = 1000.0
     restore_rate: float = 100.0
+    provider_events_url: str | None = None  # where the fake SendGrid posts its Event Webhook
 
     @property
     def end(self) -> datetime:
@@ -84,7 +86,10 @@ class World:
             LeakyBucket(config.bucket_size, config.restore_rate),
             config.access_token,
         )
-        self.provider = SendGrid(config.sendgrid_key)
+        self.providers = ProviderHub(
+            clock=lambda: self.now, schedule=self._schedule_event, on_reply=self._on_provider_reply
+        )
+        self.provider = self.providers.add(SendGridFront(config.sendgrid_key, config.provider_events_url))
         self.shoppers = make_shoppers(self.scenario.shoppers, rng_for(config.seed, "shoppers"))
         self.shopper_by_email = {shopper.email: shopper for shopper in self.shoppers}
         self.buyers = {
@@ -511,29 +516,41 @@ class World:
 
     # --- email ------------------------------------------------------------------------------------------
 
-    def send_mail(self, authorization: str | None, body: Any) -> Answer:
-        """The fake SendGrid's answer to one call, logged; an accepted alert sets its recipient's reaction."""
-        answer = self.provider.send(authorization, body, self.now)
-        custom = (
-            body.get("custom_args")
-            if isinstance(body, dict) and isinstance(body.get("custom_args"), dict)
-            else {}
-        )
-        recipient = recipient_of(body)
-        job_id = None if custom.get("job_id") is None else str(custom["job_id"])
+    def _on_provider_reply(self, provider: str, incoming: Incoming, reply: ProviderReply) -> None:
+        """Log one call to a fake provider; a newly accepted alert sets its recipient's reaction."""
+        body = incoming.json()
+        view = message_view(provider, body)
+        job_id = reply.job_id
+        variant_id = view.get("variant_id")
         self.log.record(
             self.now,
             "send",
+            provider=provider,
             job_id=job_id,
-            email=recipient,
-            variant_id=custom.get("variant_id"),
-            status=answer.status,
-            message_id=answer.message_id,
+            email=reply.recipient,
+            variant_id=variant_id,
+            status=reply.status,
+            accepted=reply.accepted,
+            message_id=reply.message_id,
         )
-        if answer.message_id is not None and job_id is not None and job_id not in self._answered_jobs:
+        if reply.delivery is not None and job_id is not None and job_id not in self._answered_jobs:
             self._answered_jobs.add(job_id)
-            self._react(job_id, recipient, custom.get("variant_id"), body)
-        return answer
+            self._react(job_id, reply.recipient or "", variant_id, view)
+
+    def _schedule_event(self, event: Event) -> None:
+        self.schedule(event.at, lambda: self._post_event(event))
+
+    async def _post_event(self, event: Event) -> None:
+        """A provider's event webhook reaches the product's storefront."""
+        reply = await self._storefront().post_raw(event.url, event.body, event.headers)
+        self.log.record(
+            self.now,
+            "provider_event",
+            job_id=event.job_id,
+            event=event.kind,
+            status=reply.status,
+            **_error(reply),
+        )
 
     def _react(self, job_id: str, email: str, variant_gid: Any, message: dict[str, Any]) -> None:
         shopper = self.shopper_by_email.get(email)
@@ -611,3 +628,26 @@ class World:
 
 def _error(reply: Reply) -> dict[str, str]:
     return {"error": reply.error} if reply.error else {}
+
+
+def message_view(provider: str, body: Any) -> dict[str, Any]:
+    """What a shopper's mail client shows of a message, whatever provider carried it: the HTML part and
+    the headers (in SendGrid's shape, which `links_in` reads), and the variant the alert is about."""
+    if not isinstance(body, dict):
+        return {}
+    if provider == "sendgrid":
+        custom = body.get("custom_args") if isinstance(body.get("custom_args"), dict) else {}
+        return {**body, "variant_id": custom.get("variant_id")}
+    if provider == "postmark":
+        html = body.get("HtmlBody")
+        headers = {item.get("Name"): item.get("Value") for item in body.get("Headers") or []}
+        variant = (body.get("Metadata") or {}).get("variant_id")
+    elif provider == "ses":
+        simple = (body.get("Content") or {}).get("Simple") or {}
+        html = ((simple.get("Body") or {}).get("Html") or {}).get("Data")
+        headers = {item.get("Name"): item.get("Value") for item in simple.get("Headers") or []}
+        variant = None
+    else:
+        html, headers, variant = body.get("html"), body.get("headers") or {}, None
+    content = [{"type": "text/html", "value": html or ""}]
+    return {"content": content, "headers": headers, "variant_id": variant}

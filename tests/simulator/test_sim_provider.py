@@ -6,7 +6,7 @@ import httpx
 import pytest
 from sim_harness import SENDGRID_KEY
 
-from simulator.provider import validation_errors
+from simulator.providers.sendgrid import validation_errors
 
 AUTH = {"Authorization": f"Bearer {SENDGRID_KEY}"}
 

@@ -1,21 +1,19 @@
-"""A fake SendGrid v3 `POST /v3/mail/send`: the checks SendGrid makes, its answers, and forced failures.
-
-Checks run in SendGrid's order: the API key (401), the body (400 `{"errors":[{"field","message"}]}`), then
-any forced response that matches (a fault a test or scenario asked for), else 202 with `X-Message-Id`.
-Forced responses are a small list consulted per call: each may be limited to one recipient and to a number
-of calls, so per-recipient and per-call failures (429 with `X-RateLimit-Reset`, 500, 400 invalid email, 401)
-need no new code.
-"""
+"""SendGrid v3 `POST /v3/mail/send`: the checks SendGrid makes, in its order (the API key: 401; the body:
+400 `{"errors":[{"field","message"}]}`), then the account's decision: 202 with `X-Message-Id`, 429 with
+`X-RateLimit-Reset` (epoch seconds), 500. Accepted messages are reported to the Event Webhook as a JSON
+array of events carrying the message's `custom_args` at the top level."""
 
 from __future__ import annotations
 
 import hmac
-import re
-from dataclasses import dataclass, field
+import json
+import uuid
 from datetime import datetime
 from typing import Any
 
-EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+from simulator.providers.accounts import Account, Decision, Delivery
+from simulator.providers.common import EMAIL, Event, Incoming, Reply, decide_and_answer
+
 CONTENT_TYPES = ("text/plain", "text/html")
 
 
@@ -32,30 +30,6 @@ DEFAULT_BODIES = {
     500: errors_body("Internal server error"),
     503: errors_body("Service unavailable"),
 }
-
-
-@dataclass
-class ForcedResponse:
-    """Answer `status` instead of accepting, for `calls` matching calls (None: every one)."""
-
-    status: int
-    recipient: str | None = None
-    calls: int | None = 1
-    body: dict[str, Any] | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    retry_after_seconds: int = 60
-
-    def matches(self, recipient: str) -> bool:
-        return self.recipient is None or self.recipient.lower() == recipient
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    body: dict[str, Any] | None
-    headers: dict[str, str]
-    message_id: str | None = None
-
 
 # SendGrid's words for what is wrong, by the field it names.
 MESSAGES = {
@@ -130,41 +104,106 @@ def recipient_of(body: Any) -> str | None:
         return None
 
 
-@dataclass
-class SendGrid:
-    api_key: str
-    forced: list[ForcedResponse] = field(default_factory=list)
-    accepted: int = 0
+def custom_args(body: Any) -> dict[str, Any]:
+    args = body.get("custom_args") if isinstance(body, dict) else None
+    return args if isinstance(args, dict) else {}
 
-    def force(self, response: ForcedResponse) -> None:
-        self.forced.append(response)
 
-    def send(self, authorization: str | None, body: Any, now: datetime) -> Answer:
+class SendGridFront:
+    provider = "sendgrid"
+    routes = ("/v3/mail/send",)
+
+    def __init__(self, api_key: str, events_url: str | None = None) -> None:
+        self.api_key = api_key
+        self.events_url = events_url
+        self.bodies: dict[str, dict[str, Any]] = {}  # message id -> custom_args, for its events
+
+    def authorised(self, authorization: str | None) -> bool:
         scheme, _, key = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(key.strip().encode(), self.api_key.encode()):
-            return Answer(401, DEFAULT_BODIES[401], {})
+        return scheme.lower() == "bearer" and hmac.compare_digest(key.strip().encode(), self.api_key.encode())
+
+    def handle(self, account: Account, request: Incoming, now: datetime) -> Reply:
+        if not self.authorised(request.headers.get("authorization")):
+            return Reply(401, DEFAULT_BODIES[401])
+        body = request.json()
         errors = validation_errors(body)
         if errors:
-            return Answer(400, {"errors": errors}, {})
+            return Reply(400, {"errors": errors})
         recipient = recipient_of(body) or ""
-        rule = next((rule for rule in self.forced if rule.matches(recipient)), None)
-        if rule is not None:
-            if rule.calls is not None:
-                rule.calls -= 1
-                if rule.calls <= 0:
-                    self.forced.remove(rule)
-            return self._forced_answer(rule, now)
-        self.accepted += 1
-        message_id = f"sim{self.accepted:06d}.{int(now.timestamp())}"
-        return Answer(202, None, {"X-Message-Id": message_id}, message_id)
+        args = custom_args(body)
+        job_id = None if args.get("job_id") is None else str(args["job_id"])
 
-    @staticmethod
-    def _forced_answer(rule: ForcedResponse, now: datetime) -> Answer:
-        headers = dict(rule.headers)
-        if rule.status == 429:
-            reset = int(now.timestamp()) + rule.retry_after_seconds
-            headers.setdefault("X-RateLimit-Limit", "600")
-            headers.setdefault("X-RateLimit-Remaining", "0")
-            headers.setdefault("X-RateLimit-Reset", str(reset))
-        body = rule.body if rule.body is not None else DEFAULT_BODIES.get(rule.status, errors_body("error"))
-        return Answer(rule.status, body, headers)
+        def accepted(delivery: Delivery, replayed: bool) -> Reply:
+            self.bodies[delivery.message_id] = args
+            return Reply(202, None, {"X-Message-Id": delivery.message_id}, message_id=delivery.message_id)
+
+        def rate_limited(seconds: float) -> Reply:
+            reset = int(now.timestamp() + seconds) + 1
+            headers = {
+                "X-RateLimit-Limit": "600",
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": str(reset),
+            }
+            return Reply(429, DEFAULT_BODIES[429], headers)
+
+        def forced(decision: Decision) -> Reply:
+            rule = decision.forced
+            assert rule is not None
+            headers = dict(rule.headers)
+            if rule.status == 429:
+                headers.setdefault("X-RateLimit-Limit", "600")
+                headers.setdefault("X-RateLimit-Remaining", "0")
+                headers.setdefault("X-RateLimit-Reset", str(int(now.timestamp()) + rule.retry_after_seconds))
+            body = (
+                rule.body if rule.body is not None else DEFAULT_BODIES.get(rule.status, errors_body("error"))
+            )
+            return Reply(rule.status, body, headers)
+
+        return decide_and_answer(
+            account,
+            account.decide(recipient, now),
+            recipient=recipient,
+            job_id=job_id,
+            now=now,
+            accepted=accepted,
+            rate_limited=rate_limited,
+            server_error=lambda: Reply(500, DEFAULT_BODIES[500]),
+            forced=forced,
+        )
+
+    def events(self, account: Account, delivery: Delivery, now: datetime) -> list[Event]:
+        if not self.events_url:
+            return []
+        at = account.event_at(now)
+        args = self.bodies.get(delivery.message_id, {})
+        base = {
+            "email": delivery.recipient,
+            "timestamp": int(at.timestamp()),
+            "sg_message_id": f"{delivery.message_id}.filterdrecv-1-2026",
+            "smtp-id": f"<{delivery.message_id}@ismtpd0001p1>",
+            **{key: value for key, value in args.items() if isinstance(value, str | int)},
+        }
+        kinds = [("processed", {})]
+        if account.bounces(delivery.recipient):
+            kinds.append(
+                ("bounce", {"type": "bounce", "status": "5.1.1", "reason": "550 5.1.1 user unknown"})
+            )
+        else:
+            kinds.append(("delivered", {"response": "250 2.0.0 OK"}))
+            if account.complains(delivery.recipient):
+                kinds.append(("spamreport", {}))
+        payload = [
+            {
+                **base,
+                "event": kind,
+                "sg_event_id": uuid.uuid5(uuid.NAMESPACE_URL, f"{delivery.message_id}/{kind}").hex,
+            }
+            | extra
+            for kind, extra in kinds
+        ]
+        body = json.dumps(payload).encode()
+        return [
+            Event(
+                at, self.events_url, body, {"Content-Type": "application/json"}, kinds[-1][0], delivery.job_id
+            )
+        ]
