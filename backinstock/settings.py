@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -62,6 +62,8 @@ class ShopSettings(BaseModel):
     storefront_origins: list[str] = Field(default_factory=list)
     attribution: AttributionSettings | None = None  # None: the product-wide [attribution]
     holdout: HoldoutSettings = Field(default_factory=HoldoutSettings)
+    # IANA time zone for quiet hours; empty means the shop's own (`shop.ianaTimezone`, asked once per run).
+    timezone: str = ""
 
     @field_validator("domain")
     @classmethod
@@ -92,7 +94,7 @@ class ShopSettings(BaseModel):
 
 
 class EmailSettings(BaseModel):
-    """The email provider lane. Only SendGrid's v3 HTTP API shape exists so far."""
+    """The sender, and the email lane used when no `[[lanes]]` are configured (SendGrid's v3 API)."""
 
     provider: Literal["sendgrid"] = "sendgrid"
     api_url: str = "https://api.sendgrid.com"
@@ -100,6 +102,95 @@ class EmailSettings(BaseModel):
     from_email: str = "alerts@example.com"
     from_name: str = "Back in Stock"
     timeout_seconds: float = 10.0
+
+
+PROVIDERS = ("sendgrid", "postmark", "ses", "resend", "smtp", "twilio")
+PROVIDER_CHANNEL = {"twilio": "sms"}  # every other provider sends email
+PROVIDER_URLS = {
+    "sendgrid": "https://api.sendgrid.com",
+    "postmark": "https://api.postmarkapp.com",
+    "resend": "https://api.resend.com",
+    "twilio": "https://api.twilio.com",
+}
+IDEMPOTENT_PROVIDERS = ("resend",)  # take an Idempotency-Key: a resend of an unknown outcome is safe
+QUIET_HOURS = r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$"
+
+
+class LaneSettings(BaseModel):
+    """One provider account and its limits: how fast, how many at once, how many per recipient domain and
+    minute, when not to send (quiet hours in the shop's time zone), and what to do when an outcome is
+    unknown. Credentials stay here (never in the store); the limits are mirrored into the store's `lanes`
+    table, where every worker shares the lane's state."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    provider: Literal["sendgrid", "postmark", "ses", "resend", "smtp", "twilio"]
+    shops: list[str] = Field(default_factory=list)  # empty: every shop
+    api_url: str = ""  # empty: the provider's public endpoint (SES: from the region)
+    api_key: SecretStr = SecretStr("")  # SendGrid, Resend; Postmark's server token
+    region: str = "us-east-1"  # SES
+    access_key_id: str = ""  # SES
+    secret_access_key: SecretStr = SecretStr("")  # SES
+    configuration_set: str = ""  # SES: the set whose event destination publishes to SNS
+    host: str = ""  # SMTP
+    port: int = 587  # SMTP
+    username: str = ""  # SMTP
+    password: SecretStr = SecretStr("")  # SMTP
+    starttls: bool = True  # SMTP: refuse to authenticate or send in clear text
+    tls_ca_file: str = ""  # SMTP: a CA bundle to trust instead of the system's (a private relay)
+    account_sid: str = ""  # Twilio
+    auth_token: SecretStr = SecretStr("")  # Twilio
+    from_number: str = ""  # Twilio: E.164 sender, or
+    messaging_service_sid: str = ""  # Twilio
+    webhook_secret: SecretStr = SecretStr("")  # Resend: the Svix signing secret of its webhook
+    from_email: str = ""  # empty: [email].from_email
+    from_name: str = ""  # empty: [email].from_name
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    rate_per_second: float | None = Field(default=None, gt=0)  # None: unlimited
+    burst: int = Field(default=1, ge=1)
+    concurrency: int = Field(default=32, ge=1)
+    per_domain_per_minute: int | None = Field(default=None, ge=1)
+    domain_caps: dict[str, int] = Field(default_factory=dict)  # per recipient domain, per minute
+    quiet_hours: str | None = Field(default=None, pattern=QUIET_HOURS)  # "21:00-08:00"
+    unknown_outcome: Literal["evidence", "resend", "hold"] | None = None  # None: the provider's default
+
+    @property
+    def channel(self) -> str:
+        return PROVIDER_CHANNEL.get(self.provider, "email")
+
+    @property
+    def idempotent(self) -> bool:
+        return self.provider in IDEMPOTENT_PROVIDERS
+
+    @property
+    def outcome_policy(self) -> str:
+        """Resend where the provider deduplicates; else look for the provider's event evidence; a plain
+        SMTP relay has neither, so its unknown outcomes are held for review."""
+        if self.unknown_outcome:
+            return self.unknown_outcome
+        if self.idempotent:
+            return "resend"
+        return "hold" if self.provider == "smtp" else "evidence"
+
+    @property
+    def base_url(self) -> str:
+        if self.api_url:
+            return self.api_url.rstrip("/")
+        if self.provider == "ses":
+            return f"https://email.{self.region}.amazonaws.com"
+        return PROVIDER_URLS.get(self.provider, "")
+
+    @model_validator(mode="after")
+    def _coherent(self) -> LaneSettings:
+        if self.unknown_outcome == "resend" and not self.idempotent:
+            raise ValueError(
+                f"lane {self.name}: unknown_outcome = resend needs a provider that deduplicates "
+                f"({', '.join(IDEMPOTENT_PROVIDERS)}); {self.provider} could send twice"
+            )
+        if self.provider == "smtp" and not self.host:
+            raise ValueError(f"lane {self.name}: an SMTP lane needs a host")
+        if self.provider == "twilio" and not (self.from_number or self.messaging_service_sid):
+            raise ValueError(f"lane {self.name}: a Twilio lane needs from_number or messaging_service_sid")
+        return self
 
 
 class DetectionSettings(BaseModel):
@@ -111,11 +202,18 @@ class DetectionSettings(BaseModel):
 
 
 class DispatchSettings(BaseModel):
-    batch_size: int = Field(default=500, ge=1)
-    max_attempts: int = Field(default=5, ge=1)
-    lease_seconds: int = Field(default=300, ge=1)
+    """How the dispatcher works its queue: claim size, leases, retry policy, send-time checks."""
+
+    batch_size: int = Field(default=200, ge=1)  # jobs per claim
+    max_attempts: int = Field(default=5, ge=1)  # transient or unknown answers before dead letter
+    max_rate_limited: int = Field(default=20, ge=1)  # 429s before dead letter (the lane pauses on each)
+    lease_seconds: float = Field(default=60.0, gt=0)  # renewed by heartbeat while the worker holds a job
     backoff_base_seconds: float = Field(default=30.0, ge=0)
     backoff_cap_seconds: float = Field(default=3600.0, ge=0)
+    retry_after_cap_seconds: float = Field(default=3600.0, gt=0)  # a provider's hint is honoured up to this
+    run_seconds: float = Field(default=55.0, gt=0)  # how long `backinstock dispatch` runs by default
+    stock_check: bool = True  # live sellable check through the Shopify client before sending
+    stock_check_max_age_seconds: float = Field(default=5.0, ge=0)  # one check serves a variant this long
 
 
 class RateLimit(BaseModel):
@@ -164,6 +262,7 @@ class Settings(BaseSettings):
     attribution: AttributionSettings = Field(default_factory=AttributionSettings)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
     storefront: StorefrontSettings = Field(default_factory=StorefrontSettings)
+    lanes: list[LaneSettings] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(
@@ -221,6 +320,24 @@ class Settings(BaseSettings):
     def shop(self, domain: str) -> ShopSettings | None:
         domain = domain.strip().lower()
         return next((shop for shop in self.shops if shop.domain == domain), None)
+
+    def delivery_lanes(self) -> list[LaneSettings]:
+        """The configured lanes, or one SendGrid lane named `email` from `[email]` when none are."""
+        if self.lanes:
+            return list(self.lanes)
+        email = self.email
+        return [
+            LaneSettings(
+                name="email",
+                provider="sendgrid",
+                api_url=email.api_url,
+                api_key=email.api_key,
+                timeout_seconds=email.timeout_seconds,
+            )
+        ]
+
+    def lane(self, name: str) -> LaneSettings | None:
+        return next((lane for lane in self.delivery_lanes() if lane.name == name), None)
 
 
 def _default_config_file() -> Path | None:

@@ -1,5 +1,5 @@
-"""The delivery engine, no Dagster inside: claim due jobs, check eligibility, render, send, record."""
+"""The delivery engine, no Dagster inside: a worker that claims due jobs, checks them at send time, renders
+them, sends them through its lanes' providers under their limits, and records every answer.
 
-from dispatch.engine import DispatchReport, dispatch_due
-
-__all__ = ["DispatchReport", "dispatch_due"]
+`dispatch.worker.run(engine, settings, clock=..., for_seconds=..., worker_id=...)` is the entry point.
+"""

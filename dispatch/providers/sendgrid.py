@@ -1,30 +1,21 @@
-"""SendGrid v3 `POST /v3/mail/send` over httpx: one message in, one classified answer out."""
+"""SendGrid v3 `POST /v3/mail/send` (Bearer key): 202 + `X-Message-Id`. No idempotency key."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime
 from typing import Any
 
 import httpx
 
-from backinstock.settings import EmailSettings
-from dispatch.classify import (
-    ACCEPTED,
-    PERMANENT,
-    TRANSIENT,
-    UNKNOWN,
-    classify_sendgrid,
-    retry_hint_seconds,
-    sendgrid_rejects_recipient,
-)
-from dispatch.providers.base import EmailMessage, ProviderResult
-
-ERROR_BODY_CHARS = 500
+from dispatch.classify import BAD_ADDRESS, SENDGRID_STATUS, Verdict, verdict
+from dispatch.providers.base import Message, ProviderResult, answered, post
 
 
-def sendgrid_body(message: EmailMessage) -> dict[str, Any]:
-    """The v3 body: one recipient, plain text then HTML, the unsubscribe headers, our ids as custom_args."""
+def body(message: Message) -> dict[str, Any]:
+    """One recipient, plain text then HTML, the unsubscribe headers, our ids as custom_args (SendGrid's
+    event webhook carries them back)."""
     return {
         "personalizations": [{"to": [{"email": message.to}]}],
         "from": {"email": message.from_email, "name": message.from_name},
@@ -34,51 +25,45 @@ def sendgrid_body(message: EmailMessage) -> dict[str, Any]:
             {"type": "text/html", "value": message.html},
         ],
         "headers": message.headers,
-        "custom_args": message.custom_args,
+        "custom_args": message.tags,
         # We track opens and clicks ourselves (signed tokens); SendGrid's tracking would rewrite our links.
         "tracking_settings": {"click_tracking": {"enable": False}, "open_tracking": {"enable": False}},
     }
 
 
-class SendGridProvider:
+def rejects_recipient(text: str) -> bool:
+    """True when a 400's `errors` name the recipient (`personalizations.N.to...`): the address is bad."""
+    try:
+        errors = json.loads(text).get("errors") or []
+    except (ValueError, AttributeError):
+        return False
+    return any(
+        str(error.get("field") or "").startswith("personalizations") and ".to" in str(error.get("field"))
+        for error in errors
+        if isinstance(error, dict)
+    )
+
+
+class SendGrid:
     name = "sendgrid"
+    channel = "email"
 
-    def __init__(self, settings: EmailSettings, client: httpx.Client | None = None) -> None:
-        self.url = f"{settings.api_url.rstrip('/')}/v3/mail/send"
-        self._client = client or httpx.Client(timeout=settings.timeout_seconds)
-        self._headers = {"Authorization": f"Bearer {settings.api_key.get_secret_value()}"}
+    def __init__(self, base_url: str, api_key: str, client: httpx.AsyncClient) -> None:
+        self.url = f"{base_url}/v3/mail/send"
+        self.headers = {"Authorization": f"Bearer {api_key}"}
+        self.client = client
 
-    def close(self) -> None:
-        self._client.close()
-
-    def send(self, message: EmailMessage, now: datetime) -> ProviderResult:
+    async def send(self, message: Message, now: datetime) -> ProviderResult:
         started = time.perf_counter()
-        try:
-            response = self._client.post(self.url, json=sendgrid_body(message), headers=self._headers)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
-            # The request never reached SendGrid: nothing was sent, retrying is safe.
-            return ProviderResult(outcome=TRANSIENT, error=repr(error), latency_ms=_since(started))
-        except httpx.TransportError as error:
-            # Sent but unanswered (read timeout, dropped connection): it may have been accepted.
-            return ProviderResult(outcome=UNKNOWN, error=repr(error), latency_ms=_since(started))
-        latency_ms = _since(started)
-        outcome = classify_sendgrid(response.status_code)
-        if outcome == ACCEPTED:
-            return ProviderResult(
-                outcome=outcome,
-                status_code=response.status_code,
-                provider_message_id=response.headers.get("X-Message-Id"),
-                latency_ms=latency_ms,
-            )
-        return ProviderResult(
-            outcome=outcome,
-            status_code=response.status_code,
-            error=f"{response.status_code} {response.text[:ERROR_BODY_CHARS]}".strip(),
-            retry_after_seconds=retry_hint_seconds(response.headers, now),
-            latency_ms=latency_ms,
-            recipient_rejected=outcome == PERMANENT and sendgrid_rejects_recipient(response.text),
+        response = await post(self.client, self.url, json=body(message), headers=self.headers)
+        if isinstance(response, ProviderResult):
+            return response
+        found: Verdict = verdict(SENDGRID_STATUS, response.status_code)
+        if response.status_code == 400 and rejects_recipient(response.text):
+            found = BAD_ADDRESS
+        return answered(
+            found, response, now=now, started=started, message_id=response.headers.get("X-Message-Id")
         )
 
-
-def _since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 3)
+    async def aclose(self) -> None:
+        pass

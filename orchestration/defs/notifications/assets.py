@@ -1,7 +1,8 @@
 """From the frozen targets mart to messages: enqueue one job per target, then dispatch due jobs.
 
 Enqueueing is idempotent (one job per subscription, enforced by the store), so re-running a cycle, or a
-cycle after a crash, never creates a second job; dispatch records outcomes only from the provider's answer.
+cycle after a crash, never creates a second job. Dispatch runs the dispatcher (`dispatch.worker.run`) until
+nothing is due, bounded in time; it records outcomes only from the providers' answers.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import dagster as dg
 
 from backinstock.store.jobs import enqueue_targets
-from dispatch import dispatch_due
+from dispatch.worker import run as run_dispatcher
 from orchestration.common import WAREHOUSE_POOL, store_engine
 from orchestration.resources import BackInStockSettings, CycleClock
 from orchestration.warehouse import connect, fetch_rows
@@ -41,11 +42,15 @@ def notification_jobs(settings: BackInStockSettings, clock: CycleClock) -> dg.Ma
 
 
 @dg.asset(key=["operational", "notification_deliveries"], group_name=GROUP, deps=[notification_jobs])
-def notification_deliveries(settings: BackInStockSettings, clock: CycleClock) -> dg.MaterializeResult:
-    """Send every due job through its provider lane; each try is an attempt row."""
+def notification_deliveries(settings: BackInStockSettings) -> dg.MaterializeResult:
+    """Send every due job through its lane until none is due (at most `dispatch.run_seconds`); each try is
+    an attempt row. The dispatcher reads the settings' clock as it goes (simulated time in the demo)."""
     loaded = settings.load()
-    report = dispatch_due(store_engine(loaded.operational_store_url), loaded, clock.now())
-    return dg.MaterializeResult(metadata=report.as_metadata())
+    report = run_dispatcher(store_engine(loaded.operational_store_url), loaded, until_idle=True)
+    metadata = report.as_metadata()
+    lanes = metadata.pop("lanes")
+    metadata["lane_states"] = {name: lane["state"] for name, lane in lanes.items()}
+    return dg.MaterializeResult(metadata=metadata)
 
 
 assets = [notification_jobs, notification_deliveries]
