@@ -72,6 +72,7 @@ COPIED_STORE_TABLES: tuple[sa.Table, ...] = (
     store_tables.suppressions,
     store_tables.tracking_events,
     store_tables.webhook_inbox,
+    store_tables.provider_events,
 )
 
 
@@ -112,6 +113,14 @@ def ensure_raw_schema(connection: duckdb.DuckDBPyConnection) -> None:
         connection.execute(f"CREATE TABLE IF NOT EXISTS raw_shopify.{name} ({columns})")
         add_missing_columns(connection, "raw_shopify", name, columns)
     for table in COPIED_STORE_TABLES:
+        present = connection.execute(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = 'raw_app' AND table_name = ? ORDER BY ordinal_position",
+            [table.name],
+        ).fetchall()
+        if present and [name for (name,) in present] != [column.name for column in table.columns]:
+            # The store's table gained columns (a migration): a copy is replaced whole every cycle anyway.
+            connection.execute(f"DROP TABLE raw_app.{table.name}")
         connection.execute(f"CREATE TABLE IF NOT EXISTS raw_app.{table.name} ({_duckdb_columns(table)})")
 
 

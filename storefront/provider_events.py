@@ -3,7 +3,8 @@ provider events (delivered, bounced, complained, ...) carrying our job id.
 
 `POST /webhooks/providers/{lane}/{token}`: the token is the lane's (`backinstock.provider_webhooks`), so
 the URL authenticates the caller; Twilio's and Resend's own signatures are checked as well. Nothing is
-stored from a request that does not verify (401) or cannot be read (400). Each provider's payload is read
+stored from a request that does not verify (401) or cannot be read (400); errors have the storefront's one
+shape, and bodies its webhook size limit (`storefront.limits`). Each provider's payload is read
 by one function below: SendGrid's Event Webhook (a JSON array, our `custom_args` at the top level of each
 event), Postmark's Delivery/Bounce/SpamComplaint webhooks (`Metadata`), SES events through an SNS
 `Notification` (`mail.tags`), Twilio status callbacks (form fields; the job id in the callback URL's
@@ -33,9 +34,9 @@ from backinstock.provider_webhooks import events_url, verified
 from backinstock.settings import LaneSettings
 from backinstock.store import provider_events
 from backinstock.store.provider_events import ProviderEvent
+from storefront.errors import documented, refused
 from storefront.state import now_of, settings_of, store_of
 
-MAX_BODY_BYTES = 1_000_000
 SVIX_TOLERANCE_SECONDS = 300
 
 router = APIRouter()
@@ -47,10 +48,6 @@ class Unreadable(ValueError):
 
 class Unverified(ValueError):
     """The provider's own signature does not match."""
-
-
-def _refuse(status: int, reason: str) -> JSONResponse:
-    return JSONResponse({"error": reason}, status_code=status)
 
 
 def _job_id(value: Any) -> int | None:
@@ -283,28 +280,23 @@ READERS: dict[str, Callable[[LaneSettings, Request, bytes, datetime], list[Provi
 }
 
 
-@router.post("/webhooks/providers/{lane_name}/{token}")
+@router.post("/webhooks/providers/{lane_name}/{token}", responses=documented(400, 401, 404, 413, 503))
 async def provider_webhook(lane_name: str, token: str, request: Request) -> JSONResponse:
     settings = settings_of(request)
     lane = settings.lane(lane_name)
     if lane is None or not verified(settings.signing_key, lane.name, token):
-        return _refuse(401, "unknown lane or token")
+        raise refused(401, "signature", "unknown lane or token")
     reader = READERS.get(lane.provider)
     if reader is None:
-        return _refuse(404, f"{lane.provider} sends no event webhooks")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        return _refuse(413, f"events larger than {MAX_BODY_BYTES} bytes are refused")
+        raise refused(404, None, f"{lane.provider} sends no event webhooks")
     body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        return _refuse(413, f"events larger than {MAX_BODY_BYTES} bytes are refused")
     now = now_of(request)
     try:
         events = reader(lane, request, body, now)
-    except Unverified as refused:
-        return _refuse(401, str(refused))
+    except Unverified as unverified:
+        raise refused(401, "signature", str(unverified)) from unverified
     except (Unreadable, ValueError, TypeError, AttributeError, KeyError) as unreadable:
-        return _refuse(400, f"not a {lane.provider} event webhook: {unreadable}")
+        raise refused(400, "body", f"not a {lane.provider} event webhook: {unreadable}") from unreadable
     stored = await run_in_threadpool(_store, request, events, now)
     return JSONResponse({"received": len(events), "stored": stored})
 
