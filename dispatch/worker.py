@@ -348,6 +348,8 @@ class LaneRunner:
         self.paused_until: datetime | None = None  # this worker's view, set the moment a 429 arrives
         self.stopped = False
         self.closing = False
+        self.writing = 0  # answer batches being written
+        self.launching = 0  # jobs taken from the queue whose attempts are being started
         self.row: dict[str, Any] = {}
         self.drained = False  # the last claim found nothing due
         self.templates: dict[tuple[str, str], templates.TemplateSource | templates.TemplateFailure] = {}
@@ -389,7 +391,7 @@ class LaneRunner:
                 continue
             if not claimed:
                 self.drained = True
-                if worker.until_idle and not self.in_flight and self.queue.empty() and not self.answers:
+                if worker.until_idle and self.settled():
                     return
                 await worker.pause(IDLE_POLL_SECONDS if not worker.until_idle else 0.05)
                 continue
@@ -423,6 +425,11 @@ class LaneRunner:
             exclude_shops=quiet,
         )
 
+    def settled(self) -> bool:
+        """Nothing queued, in flight, or answered and not yet written: a claim now sees the truth."""
+        idle = not (self.launching or self.in_flight or self.answers or self.writing)
+        return idle and self.queue.empty()
+
     def _locally_paused(self, now: datetime) -> bool:
         return self.paused_until is not None and self.paused_until > now
 
@@ -440,11 +447,13 @@ class LaneRunner:
         worker = self.worker
         while True:
             group = [await self.queue.get()]
+            self.launching = 1
             deadline = time.monotonic() + LAUNCH_GATHER_SECONDS
             limit = min(self._group_size(), self._free_slots())
             while len(group) < limit:
                 try:
                     group.append(self.queue.get_nowait())
+                    self.launching = len(group)
                 except asyncio.QueueEmpty:
                     if time.monotonic() >= deadline:
                         break
@@ -452,6 +461,7 @@ class LaneRunner:
             try:
                 await self.launch(group)
             finally:
+                self.launching = 0
                 for _ in group:
                     self.queue.task_done()
             if worker.stopping.is_set():
@@ -725,7 +735,11 @@ class LaneRunner:
         if not self.answers:
             return
         batch, self.answers = self.answers, []
-        moved = await self.worker.db(lambda connection: self._settle(connection, batch))
+        self.writing += 1
+        try:
+            moved = await self.worker.db(lambda connection: self._settle(connection, batch))
+        finally:
+            self.writing -= 1
         for what, count in moved.items():
             self.report.count(self.lane.name, what, count)
         for outcome in batch:

@@ -123,7 +123,7 @@ class SmtpRelay:
 
         def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
             ok = isinstance(data, LoginPassword) and (data.login, data.password) == credentials
-            return AuthResult(success=ok)
+            return AuthResult(success=ok, handled=False)  # the relay answers 235 or 535 itself
 
         self.controller = Controller(
             self.handler,

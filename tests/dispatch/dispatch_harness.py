@@ -20,6 +20,7 @@ import sqlalchemy as sa
 import uvicorn
 from seed_rows import NOW, SHOP, signup, target_for
 
+from backinstock.clock import FileClock
 from backinstock.provider_webhooks import events_url
 from backinstock.settings import LaneSettings, Settings
 from backinstock.store import jobs, subscriptions
@@ -164,15 +165,18 @@ class Delivery:
 
 
 class TestClock:
-    """The one clock of a test's world (dispatcher, fakes): fixed at an instant (`set`), or following
-    another clock (`follow`, e.g. a `ScaledClock`); `speed` tells the dispatcher how fast it runs."""
+    """The one clock of a test's world (dispatcher, fakes, and the storefront through its clock file):
+    fixed at an instant (`set`), or following another clock (`follow`, e.g. a `ScaledClock`; the
+    storefront then keeps the last instant set); `speed` tells the dispatcher how fast it runs."""
 
-    def __init__(self, at: datetime) -> None:
-        self.at: datetime = at
+    def __init__(self, at: datetime, file: FileClock) -> None:
+        self.file = file
         self.source: ScaledClock | None = None
+        self.set(at)
 
     def set(self, at: datetime) -> None:
         self.at, self.source = at, None
+        self.file.set(at)
 
     def follow(self, source: ScaledClock) -> None:
         self.source = source
@@ -203,6 +207,8 @@ def sms_signup(connection: sa.Connection, phone: str) -> int:
 
 def delivery_world(settings: Settings, store_url: str) -> Iterator[Delivery]:
     """Storefront first (the fakes post events to it), then the fakes, then settings pointing at both."""
+    clock = TestClock(NOW, FileClock(settings.data_dir / "clock"))
+    settings = settings.model_copy(update={"clock_file": clock.file.path})
     placeholder = settings.model_copy(update={"lanes": [], "storefront_url": "http://127.0.0.1:9"})
     storefront, thread, storefront_url = serve_in_thread(create_app(placeholder))
     key = settings.signing_key
@@ -216,7 +222,6 @@ def delivery_world(settings: Settings, store_url: str) -> Iterator[Delivery]:
     }
     config["twilio"] = dict(SECRETS["twilio"])
     config["smtp"] = dict(SECRETS["smtp"])
-    clock = TestClock(NOW)
     with ProviderServer(config, clock=clock.now) as fakes:
         lanes = [LaneSettings(**lane) for lane in lane_configs(fakes.url, fakes.relay)]
         # Stock checks are off here (the shop has no Admin API on loopback); tests/dispatch/test_stock.py
