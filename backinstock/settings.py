@@ -240,6 +240,13 @@ class StorefrontSettings(BaseModel):
     events_per_shop: RateLimit = RateLimit(count=30_000, seconds=60)
 
 
+class ConsentSettings(BaseModel):
+    """Double opt-in: how long a confirm link is valid, and how often a pending signup may be re-sent one."""
+
+    confirm_hours: float = Field(default=72.0, gt=0)
+    resend_after_minutes: float = Field(default=10.0, ge=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="BACKINSTOCK_", env_nested_delimiter="__", extra="ignore", frozen=False
@@ -263,6 +270,7 @@ class Settings(BaseSettings):
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
     storefront: StorefrontSettings = Field(default_factory=StorefrontSettings)
     lanes: list[LaneSettings] = Field(default_factory=list)
+    consent: ConsentSettings = Field(default_factory=ConsentSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -18,6 +18,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -112,9 +113,11 @@ def _mac(key: bytes, purpose: str, kid: str, payload: bytes) -> bytes:
 
 
 def _epoch(instant: datetime) -> int:
+    """Whole seconds, rounded up: a token never expires before the instant it was made for (the record it
+    points at stays the authority on the exact instant)."""
     if instant.tzinfo is None:
         raise ValueError("expiry must be an aware instant")
-    return int(instant.timestamp())
+    return math.ceil(instant.timestamp())
 
 
 def sign(

@@ -1,8 +1,11 @@
 """Subscriptions: a contact's request to hear when one variant is back, with proof of consent.
 
-One active subscription per shop, variant, channel and contact (a partial unique index enforces it), so a
-repeated signup is answered with the existing one. Unsubscribing cancels every active alert of the contact at
-the shop and suppresses the contact; a later explicit signup is fresh consent and lifts that suppression.
+States: `pending` (double opt-in: waiting for the person's confirmation until `confirm_by`) -> `active`
+(confirmed, waiting for a restock) -> `notified`; `pending | active -> unsubscribed`. An expired pending
+subscription is deleted (it never counted). One live (pending or active) subscription per shop, variant,
+channel and contact (a partial unique index enforces it), so a repeated signup is answered with the existing
+one. Unsubscribing cancels every live alert of the contact at the shop and suppresses the contact. A signup
+never lifts a suppression: only the person's own confirmation lifts an `unsubscribed` one.
 """
 
 from __future__ import annotations
@@ -14,13 +17,16 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from backinstock.store import outbox
 from backinstock.store.sql import insert_ignoring_conflicts
 from backinstock.store.suppressions import UNSUBSCRIBED, lift_unsubscribed, suppress
-from backinstock.store.tables import subscriptions
+from backinstock.store.tables import LIVE_SUBSCRIPTION, catalog_variants, outbox_messages, subscriptions
 
+PENDING = "pending"
 ACTIVE = "active"
 NOTIFIED = "notified"
 UNSUBSCRIBED_STATUS = "unsubscribed"
+LIVE = (PENDING, ACTIVE)
 
 
 @dataclass(frozen=True)
@@ -32,13 +38,14 @@ class Consent:
     source: str | None = None
     ip: str | None = None
     user_agent: str | None = None
+    version_id: int | None = None  # the server-side consent text shown (consent_texts.id)
 
 
 @dataclass(frozen=True)
 class Signup:
     subscription_id: int
     status: str
-    created: bool  # False: the contact already had an active alert for the variant
+    created: bool  # False: the contact already had a live alert for the variant
 
 
 def normalise_contact(channel: str, contact: str) -> str:
@@ -47,13 +54,13 @@ def normalise_contact(channel: str, contact: str) -> str:
     return contact.lower() if channel == "email" else contact
 
 
-def _active(shop: str, variant_id: str, channel: str, contact: str) -> sa.Select:
+def _live(shop: str, variant_id: str, channel: str, contact: str) -> sa.Select:
     return sa.select(subscriptions.c.id, subscriptions.c.status).where(
         subscriptions.c.shop == shop,
         subscriptions.c.variant_id == variant_id,
         subscriptions.c.channel == channel,
         subscriptions.c.contact == contact,
-        subscriptions.c.status == ACTIVE,
+        subscriptions.c.status.in_(LIVE),
     )
 
 
@@ -68,11 +75,16 @@ def subscribe(
     locale: str,
     client_id: str | None,
     consent: Consent,
+    confirm_by: datetime | None = None,
     now: datetime,
 ) -> Signup:
-    """Create the subscription, or return the active one; idempotent under concurrent signups."""
+    """Create the subscription, or return the live one; idempotent under concurrent signups.
+
+    With `confirm_by` the new subscription is `pending` until the person confirms (double opt-in), else it
+    is `active` at once. An expired pending subscription for the same alert is deleted first.
+    """
     contact = normalise_contact(channel, contact)
-    lift_unsubscribed(connection, shop=shop, channel=channel, contact=contact)
+    purge_expired_pending(connection, now, _key(shop, variant_id, channel, contact))
     row = {
         "shop": shop,
         "variant_id": variant_id,
@@ -80,16 +92,19 @@ def subscribe(
         "channel": channel,
         "contact": contact,
         "locale": locale,
-        "status": ACTIVE,
+        "status": PENDING if confirm_by is not None else ACTIVE,
         "client_id": client_id,
         "created_at": now,
         "updated_at": now,
+        "confirm_by": confirm_by,
+        "confirmed_at": None if confirm_by is not None else now,
         "consent_text": consent.text,
         "consent_method": consent.method,
         "consent_source": consent.source,
         "consent_at": now,
         "consent_ip": consent.ip,
         "consent_user_agent": consent.user_agent,
+        "consent_version_id": consent.version_id,
     }
     inserted = insert_ignoring_conflicts(
         connection,
@@ -97,10 +112,80 @@ def subscribe(
         [row],
         ("shop", "variant_id", "channel", "contact"),
         # The partial index's own predicate, as a literal: PostgreSQL cannot infer it from a bound parameter.
-        index_where=sa.text(f"status = '{ACTIVE}'"),
+        index_where=sa.text(LIVE_SUBSCRIPTION),
     )
-    existing = connection.execute(_active(shop, variant_id, channel, contact)).one()
+    existing = connection.execute(_live(shop, variant_id, channel, contact)).one()
     return Signup(subscription_id=existing.id, status=existing.status, created=inserted == 1)
+
+
+def _key(shop: str, variant_id: str, channel: str, contact: str) -> list[sa.ColumnElement[bool]]:
+    return [
+        subscriptions.c.shop == shop,
+        subscriptions.c.variant_id == variant_id,
+        subscriptions.c.channel == channel,
+        subscriptions.c.contact == contact,
+    ]
+
+
+CONFIRMED = "confirmed"
+ALREADY_CONFIRMED = "already_confirmed"
+EXPIRED = "expired"
+GONE = "gone"
+
+
+def confirm(
+    connection: sa.Connection,
+    subscription_id: int,
+    *,
+    shop: str,
+    ip: str | None,
+    user_agent: str | None,
+    now: datetime,
+) -> str:
+    """The person's own confirmation (double opt-in): `pending` becomes `active` and, being fresh consent
+    from the person, lifts an `unsubscribed` suppression of the contact. Answers what happened: confirmed,
+    already_confirmed, expired (past confirm_by: sign up again) or gone (cancelled, or no such alert)."""
+    row = connection.execute(
+        sa.select(subscriptions).where(subscriptions.c.id == subscription_id, subscriptions.c.shop == shop)
+    ).first()
+    if row is None or row.status == UNSUBSCRIBED_STATUS:
+        return GONE
+    if row.status in (ACTIVE, NOTIFIED):
+        return ALREADY_CONFIRMED
+    if row.confirm_by is not None and now >= row.confirm_by:
+        return EXPIRED
+    confirmed = connection.execute(
+        sa.update(subscriptions)
+        .where(subscriptions.c.id == subscription_id, subscriptions.c.status == PENDING)
+        .values(
+            status=ACTIVE,
+            confirmed_at=now,
+            confirmed_ip=ip,
+            confirmed_user_agent=user_agent,
+            updated_at=now,
+        )
+    ).rowcount
+    if confirmed != 1:  # confirmed or cancelled meanwhile
+        return confirm(connection, subscription_id, shop=shop, ip=ip, user_agent=user_agent, now=now)
+    lift_unsubscribed(connection, shop=row.shop, channel=row.channel, contact=row.contact)
+    return CONFIRMED
+
+
+def purge_expired_pending(
+    connection: sa.Connection, now: datetime, where: list[sa.ColumnElement[bool]] | None = None
+) -> int:
+    """Delete pending subscriptions past their confirm_by (and their unsent confirmations); they never
+    counted as signups. Returns how many were deleted."""
+    expired = sa.select(subscriptions.c.id).where(
+        subscriptions.c.status == PENDING, subscriptions.c.confirm_by <= now, *(where or [])
+    )
+    ids = list(connection.execute(expired).scalars())
+    if not ids:
+        return 0
+    connection.execute(sa.delete(outbox_messages).where(outbox_messages.c.subscription_id.in_(ids)))
+    return connection.execute(
+        sa.delete(subscriptions).where(subscriptions.c.id.in_(ids), subscriptions.c.status == PENDING)
+    ).rowcount
 
 
 def get_subscription(connection: sa.Connection, subscription_id: int) -> dict[str, Any] | None:
@@ -111,7 +196,8 @@ def get_subscription(connection: sa.Connection, subscription_id: int) -> dict[st
 def unsubscribe_contact(
     connection: sa.Connection, *, shop: str, channel: str, contact: str, source: str | None, now: datetime
 ) -> int:
-    """Cancel every active alert of the contact at the shop and suppress it; returns alerts cancelled."""
+    """Cancel every live alert (pending or active) of the contact at the shop and suppress it; returns
+    alerts cancelled."""
     contact = normalise_contact(channel, contact)
     cancelled = connection.execute(
         sa.update(subscriptions)
@@ -119,14 +205,77 @@ def unsubscribe_contact(
             subscriptions.c.shop == shop,
             subscriptions.c.channel == channel,
             subscriptions.c.contact == contact,
-            subscriptions.c.status == ACTIVE,
+            subscriptions.c.status.in_(LIVE),
         )
         .values(status=UNSUBSCRIBED_STATUS, unsubscribed_at=now, updated_at=now)
     ).rowcount
     suppress(
         connection, shop=shop, channel=channel, contact=contact, reason=UNSUBSCRIBED, source=source, now=now
     )
+    outbox.cancel_pending_for_contact(
+        connection, shop=shop, channel=channel, contact=contact, reason="unsubscribed", now=now
+    )
     return cancelled
+
+
+def alerts_of_contact(
+    connection: sa.Connection, *, shop: str, channel: str, contact: str
+) -> list[dict[str, Any]]:
+    """The contact's live alerts at the shop (pending and active), newest first, with what they are for."""
+    rows = connection.execute(
+        sa.select(
+            subscriptions.c.id,
+            subscriptions.c.status,
+            subscriptions.c.variant_id,
+            subscriptions.c.created_at,
+            catalog_variants.c.product_title,
+            catalog_variants.c.variant_title,
+        )
+        .select_from(
+            subscriptions.outerjoin(
+                catalog_variants,
+                sa.and_(
+                    catalog_variants.c.shop == subscriptions.c.shop,
+                    catalog_variants.c.variant_id == subscriptions.c.variant_id,
+                ),
+            )
+        )
+        .where(
+            subscriptions.c.shop == shop,
+            subscriptions.c.channel == channel,
+            subscriptions.c.contact == contact,
+            subscriptions.c.status.in_(LIVE),
+        )
+        .order_by(subscriptions.c.id.desc())
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+def cancel_alert(
+    connection: sa.Connection, subscription_id: int, *, shop: str, channel: str, contact: str, now: datetime
+) -> bool:
+    """Cancel one live alert of the contact (the others stay; nothing is suppressed). True when cancelled."""
+    cancelled = connection.execute(
+        sa.update(subscriptions)
+        .where(
+            subscriptions.c.id == subscription_id,
+            subscriptions.c.shop == shop,
+            subscriptions.c.channel == channel,
+            subscriptions.c.contact == contact,
+            subscriptions.c.status.in_(LIVE),
+        )
+        .values(status=UNSUBSCRIBED_STATUS, unsubscribed_at=now, updated_at=now)
+    ).rowcount
+    if cancelled:
+        connection.execute(
+            sa.update(outbox_messages)
+            .where(
+                outbox_messages.c.subscription_id == subscription_id,
+                outbox_messages.c.status == outbox.PENDING,
+            )
+            .values(status=outbox.CANCELLED, last_error="alert cancelled", updated_at=now)
+        )
+    return cancelled == 1
 
 
 def mark_notified(connection: sa.Connection, subscription_ids: Sequence[int], now: datetime) -> None:

@@ -40,7 +40,12 @@ class UTCDateTime(TypeDecorator):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
-SUBSCRIPTION_STATUSES = ("active", "notified", "unsubscribed")
+SUBSCRIPTION_STATUSES = ("pending", "active", "notified", "unsubscribed")
+# One live subscription (waiting for its confirmation, or confirmed and waiting for a restock) per shop,
+# variant, channel and contact. Repeated word for word where the partial index must be found.
+LIVE_SUBSCRIPTION = "status IN ('pending', 'active')"
+OUTBOX_STATUSES = ("pending", "sending", "sent", "failed", "cancelled")
+PRIVACY_TOPICS = ("customers/data_request", "customers/redact", "shop/redact")
 JOB_STATUSES = (
     "pending",
     "sending",
@@ -98,18 +103,101 @@ subscriptions = sa.Table(
     sa.Column("consent_at", UTCDateTime, nullable=False),
     sa.Column("consent_ip", sa.String(64)),
     sa.Column("consent_user_agent", sa.String(1024)),
+    # The server-side consent text shown (consent_text above is its copy, so the proof stands alone).
+    sa.Column("consent_version_id", sa.Integer, sa.ForeignKey("consent_texts.id")),
+    # Double opt-in: a `pending` subscription waits for its confirmation until confirm_by; confirmed_at is
+    # when it became active (equal to created_at when the shop does not ask for confirmation). Detection
+    # and KPIs count a subscription as signed up at confirmed_at.
+    sa.Column("confirm_by", UTCDateTime),
+    sa.Column("confirmed_at", UTCDateTime),
+    sa.Column("confirmed_ip", sa.String(64)),
+    sa.Column("confirmed_user_agent", sa.String(1024)),
     sa.CheckConstraint(sa.column("status").in_(SUBSCRIPTION_STATUSES), name="status"),
     sa.Index(
-        "uq_subscriptions_one_active",
+        "uq_subscriptions_one_live",
         "shop",
         "variant_id",
         "channel",
         "contact",
         unique=True,
-        sqlite_where=sa.text("status = 'active'"),
-        postgresql_where=sa.text("status = 'active'"),
+        sqlite_where=sa.text(LIVE_SUBSCRIPTION),
+        postgresql_where=sa.text(LIVE_SUBSCRIPTION),
     ),
     sa.Index(None, "shop", "contact"),
+    sa.Index(None, "status", "confirm_by"),
+)
+
+# The consent texts shops show beside the signup form, versioned on the server: a subscription records the
+# version its person saw, never a text the client sends.
+consent_texts = sa.Table(
+    "consent_texts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("shop", sa.String(255), nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("locale", sa.String(16), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.String(255), nullable=False),
+    sa.Index(None, "shop", "channel", "locale"),
+)
+
+# Messages that are not alerts (the double opt-in confirmation), written by the storefront and sent by the
+# delivery engine through its lanes; the web request never calls a provider.
+outbox_messages = sa.Table(
+    "outbox_messages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("shop", sa.String(255), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),  # confirmation
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("contact", sa.String(320), nullable=False),
+    sa.Column("locale", sa.String(16), nullable=False),
+    sa.Column("subscription_id", sa.Integer, sa.ForeignKey("subscriptions.id")),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("due_at", UTCDateTime, nullable=False),
+    sa.Column("attempt_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("lease_owner", sa.String(128)),
+    sa.Column("lease_expires_at", UTCDateTime),
+    sa.Column("provider_message_id", sa.String(255)),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime),
+    sa.CheckConstraint(sa.column("status").in_(OUTBOX_STATUSES), name="status"),
+    sa.Index(None, "status", "due_at"),
+    sa.Index(None, "subscription_id"),
+)
+
+# Shopify's mandatory privacy webhooks, acted on: a data request's export for the merchant, a redaction's
+# ledger (a keyed digest of the contact, never the contact) that every cycle re-applies to the warehouse.
+privacy_requests = sa.Table(
+    "privacy_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("shop", sa.String(255), nullable=False),
+    sa.Column("topic", sa.String(32), nullable=False),
+    sa.Column("webhook_id", sa.String(128), nullable=False, unique=True),
+    sa.Column("shopify_request_id", sa.String(64)),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("completed_at", UTCDateTime),
+    sa.Column("contact_digests", sa.JSON),  # keyed digests of the person's email and phone
+    sa.Column("order_ids", sa.JSON),  # Shopify order gids named by the request
+    sa.Column("export", sa.JSON),  # customers/data_request: the person's data, for the merchant
+    sa.Column("summary", sa.JSON),  # what was done: rows erased per table, no personal data
+    sa.CheckConstraint(sa.column("topic").in_(PRIVACY_TOPICS), name="topic"),
+    sa.Index(None, "shop", "topic"),
+)
+
+# A shop that uninstalled the app: nothing is sent for it any more, and its data is erased when due.
+shop_installations = sa.Table(
+    "shop_installations",
+    metadata,
+    sa.Column("shop", sa.String(255), primary_key=True),
+    sa.Column("uninstalled_at", UTCDateTime),
+    sa.Column("erase_after", UTCDateTime),
+    sa.Column("erased_at", UTCDateTime),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
 notification_jobs = sa.Table(

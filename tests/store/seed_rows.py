@@ -52,6 +52,7 @@ def signup(
         locale=locale,
         client_id=None,
         consent=CONSENT,
+        confirm_by=None,
         now=now,
     ).subscription_id
 

@@ -8,7 +8,9 @@ from backinstock.store.tables import subscriptions as subscriptions_table
 from backinstock.store.tables import suppressions as suppressions_table
 
 
-def _subscribe(connection, contact, variant="gid://shopify/ProductVariant/1", now=NOW, consent=CONSENT):
+def _subscribe(
+    connection, contact, variant="gid://shopify/ProductVariant/1", now=NOW, consent=CONSENT, confirm_by=None
+):
     return subscriptions.subscribe(
         connection,
         shop=SHOP,
@@ -19,6 +21,7 @@ def _subscribe(connection, contact, variant="gid://shopify/ProductVariant/1", no
         locale="en",
         client_id="client-1",
         consent=consent,
+        confirm_by=confirm_by,
         now=now,
     )
 
@@ -66,15 +69,36 @@ def test_unsubscribe_cancels_every_active_alert_of_the_contact_and_suppresses(st
     assert reason == "unsubscribed"
 
 
-def test_fresh_signup_lifts_an_unsubscribed_suppression_but_not_a_bounce(store_engine):
+def test_a_signup_never_lifts_a_suppression_only_the_persons_confirmation_does(store_engine):
     with store_engine.begin() as connection:
         signup(connection, "ada@example.com")
         subscriptions.unsubscribe_contact(
             connection, shop=SHOP, channel="email", contact="ada@example.com", source="test", now=NOW
         )
-        again = signup(connection, "ada@example.com", now=NOW + timedelta(hours=1))
-        lifted = suppressions.suppression_reason(
-            connection, shop=SHOP, channel="email", contact="ada@example.com"
+        again = _subscribe(
+            connection, "ada@example.com", now=NOW + timedelta(hours=1), confirm_by=NOW + timedelta(hours=73)
+        )
+
+        def reason():
+            return suppressions.suppression_reason(
+                connection, shop=SHOP, channel="email", contact="ada@example.com"
+            )
+
+        assert (again.status, reason()) == ("pending", "unsubscribed")
+        outcome = subscriptions.confirm(
+            connection,
+            again.subscription_id,
+            shop=SHOP,
+            ip="10.0.0.2",
+            user_agent="UA",
+            now=NOW + timedelta(hours=2),
+        )
+        assert (outcome, reason()) == ("confirmed", None)
+        confirmed = subscriptions.get_subscription(connection, again.subscription_id)
+        assert (confirmed["status"], confirmed["confirmed_at"], confirmed["confirmed_ip"]) == (
+            "active",
+            NOW + timedelta(hours=2),
+            "10.0.0.2",
         )
         suppressions.suppress(
             connection,
@@ -85,17 +109,52 @@ def test_fresh_signup_lifts_an_unsubscribed_suppression_but_not_a_bounce(store_e
             source="t",
             now=NOW,
         )
-        signup(connection, "bob@example.com")
+        bounced = _subscribe(connection, "bob@example.com", confirm_by=NOW + timedelta(hours=72))
+        subscriptions.confirm(
+            connection, bounced.subscription_id, shop=SHOP, ip=None, user_agent=None, now=NOW
+        )
         kept = suppressions.suppression_reason(
             connection, shop=SHOP, channel="email", contact="bob@example.com"
         )
-        statuses = connection.execute(
-            sa.select(subscriptions_table.c.status).where(subscriptions_table.c.contact == "ada@example.com")
-        ).scalars()
-        assert sorted(statuses) == ["active", "unsubscribed"]
-        assert subscriptions.get_subscription(connection, again)["status"] == "active"
-    assert lifted is None
     assert kept == "hard_bounce"
+
+
+def test_confirmation_outcomes_and_the_purge_of_expired_pending_signups(store_engine):
+    deadline = NOW + timedelta(hours=72)
+    with store_engine.begin() as connection:
+        pending = _subscribe(connection, "ada@example.com", confirm_by=deadline)
+        again = _subscribe(connection, "ADA@example.com", now=NOW + timedelta(hours=1), confirm_by=deadline)
+        assert (pending.status, pending.created, again.created) == ("pending", True, False)
+        assert again.subscription_id == pending.subscription_id  # one live alert, pending included
+
+        def confirm(subscription_id, at, shop=SHOP):
+            return subscriptions.confirm(
+                connection, subscription_id, shop=shop, ip=None, user_agent=None, now=at
+            )
+
+        assert confirm(pending.subscription_id, deadline) == "expired"  # the deadline itself is too late
+        assert confirm(pending.subscription_id, NOW, shop="other.myshopify.com") == "gone"
+        assert confirm(999, NOW) == "gone"
+        late = _subscribe(connection, "late@example.com", confirm_by=deadline)
+        assert confirm(late.subscription_id, deadline - timedelta(seconds=1)) == "confirmed"
+        assert confirm(late.subscription_id, deadline) == "already_confirmed"
+        cancelled = _subscribe(connection, "gone@example.com", confirm_by=deadline)
+        subscriptions.unsubscribe_contact(
+            connection, shop=SHOP, channel="email", contact="gone@example.com", source="t", now=NOW
+        )
+        assert confirm(cancelled.subscription_id, NOW) == "gone"
+
+        assert subscriptions.purge_expired_pending(connection, deadline - timedelta(seconds=1)) == 0
+        assert subscriptions.purge_expired_pending(connection, deadline) == 1
+        assert subscriptions.get_subscription(connection, pending.subscription_id) is None
+        # An expired pending signup does not block a new one for the same alert.
+        fresh = _subscribe(
+            connection,
+            "ada@example.com",
+            now=deadline + timedelta(hours=1),
+            confirm_by=deadline + timedelta(hours=73),
+        )
+        assert fresh.created and fresh.status == "pending"
 
 
 def test_suppress_keeps_the_first_reason(store_engine):
