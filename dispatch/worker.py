@@ -42,7 +42,7 @@ from backinstock.clock import Clock, format_instant
 from backinstock.settings import LaneSettings, Settings
 from backinstock.store import jobs, lanes, suppressions
 from backinstock.store.jobs import Job, Started
-from dispatch import classify, eligibility, pacing
+from dispatch import classify, eligibility, outbox, pacing
 from dispatch.backoff import retry_delay
 from dispatch.providers import Message, Provider, ProviderResult, for_lane, http_client
 from dispatch.render import compose, idempotency_key
@@ -100,6 +100,7 @@ class WorkerReport:
     rate_limited_answers: int = 0
     recovered_requeued: int = 0
     recovered_held: int = 0
+    confirmations_sent: int = 0  # double opt-in messages from the outbox
     resolved: dict[str, int] = field(default_factory=dict)
     stock_checks: int = 0
     stock_unchecked: int = 0
@@ -382,6 +383,7 @@ class LaneRunner:
             if self.queue.qsize() > worker.policy.batch_size // 2:
                 await worker.pause(0.005)
                 continue
+            self.report.confirmations_sent += await outbox.send_due(self)
             now = worker.now()
             claimed = await worker.db(lambda connection, now=now: self._claim(connection, now))
             if claimed is None:  # paused or stopped: nothing can go now; wait for the pause to end
