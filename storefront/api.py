@@ -1,31 +1,37 @@
-"""JSON endpoints the shop's theme and web pixel call: signups and product views.
+"""JSON endpoints the shop's theme and web pixel call: the consent text, signups and product views.
 
 The same routes answer directly (`/api/...`, CORS limited to the shop's origins) and through Shopify's App
 Proxy (`/proxy/api/...`, signature verified, the signed shop is the shop). Every call is counted against
 the caller's IP, and signups also against the contact and the shop (429 with Retry-After).
+
+A signup is answered the same way whatever happened to it (a new alert, one that existed, a contact that
+may not be signed up, a bot caught by the honeypot): 202 `{"status": "accepted", "double_opt_in": ...}`,
+where `double_opt_in` is the shop's setting, so the answer tells nothing about the address.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from backinstock.store import catalog, subscriptions, tracking
+from backinstock import consent
+from backinstock.store import catalog, consent_texts, subscriptions, tracking
 from storefront.cors import origin_error
 from storefront.errors import FieldError, InvalidInput, documented, refused
 from storefront.proxy import app_proxy, proxied_shop
 from storefront.ratelimit import client_ip
 from storefront.state import now_of, settings_of, store_of, user_agent
 from storefront.validation import (
+    CHANNELS,
+    LOCALE_SHAPE,
     EventRequest,
     SubscriptionRequest,
     event_errors,
     normalise_locale,
-    normalised_email,
+    normalised_contact,
     subscription_errors,
 )
 
-DEFAULT_CONSENT_TEXT = "Email me once when this item is back in stock. I can unsubscribe at any time."
 CONSENT_METHOD = "storefront_form"
 ERRORS = documented(400, 401, 403, 413, 422, 429, 503)
 
@@ -55,9 +61,41 @@ def _ip(request: Request) -> str:
     return client_ip(request, settings_of(request).storefront.trusted_proxies)
 
 
-@router.post("/api/subscriptions", responses=ERRORS)
+def _accepted(request: Request, shop: str) -> JSONResponse:
+    known = settings_of(request).shop(shop)
+    return JSONResponse({"status": "accepted", "double_opt_in": bool(known and known.double_opt_in)}, 202)
+
+
+@router.get("/api/consent", responses=ERRORS)
+def consent_text(
+    request: Request,
+    shop: str | None = Query(default=None, max_length=255),
+    channel: str = Query(default="email", max_length=16),
+    locale: str = Query(default="en", max_length=16),
+) -> dict[str, object]:
+    """The consent text to show beside the signup form, and its version (send it back with the signup)."""
+    settings = settings_of(request)
+    _limit(request, [("events per IP", _ip(request), settings.storefront.events_per_ip)])
+    shop = _acting_shop(request, shop)
+    errors = []
+    if shop is None or settings.shop(shop) is None:
+        errors.append(FieldError("shop", "unknown shop"))
+    if channel not in CHANNELS:
+        errors.append(FieldError("channel", f"must be one of: {', '.join(CHANNELS)}"))
+    if not LOCALE_SHAPE.match(locale):
+        errors.append(FieldError("locale", "must look like a language tag, e.g. en or pt-BR"))
+    if errors:
+        raise InvalidInput(errors)
+    with store_of(request).begin() as connection:
+        text = consent_texts.current_text(
+            connection, shop=shop, channel=channel, locale=normalise_locale(locale), now=now_of(request)
+        )
+    return {"version": text.version_id, "locale": text.locale, "text": text.text}
+
+
+@router.post("/api/subscriptions", status_code=202, responses=ERRORS)
 def create_subscription(body: SubscriptionRequest, request: Request) -> JSONResponse:
-    """201 with a new alert, 200 when the contact already has one active for the variant."""
+    """Ask for an alert; answered 202 alike whatever became of it (see the module docstring)."""
     settings = settings_of(request)
     limits = settings.storefront
     _limit(request, [("signups per IP", _ip(request), limits.signups_per_ip)])
@@ -65,9 +103,9 @@ def create_subscription(body: SubscriptionRequest, request: Request) -> JSONResp
     errors = subscription_errors(body, settings)
     if errors:
         raise InvalidInput(errors)
-    contact = normalised_email(body.email)
+    contact = normalised_contact(body)
     if body.website:  # the honeypot: answered like a signup, nothing stored
-        return JSONResponse({"subscription_id": 0, "status": "active"}, status_code=201)
+        return _accepted(request, body.shop)
     _limit(
         request,
         [
@@ -76,32 +114,42 @@ def create_subscription(body: SubscriptionRequest, request: Request) -> JSONResp
         ],
     )
     now = now_of(request)
+    locale = normalise_locale(body.locale)
     with store_of(request).begin() as connection:
         variant = catalog.find_variant(connection, body.shop, body.variant_id)
         if variant is None:
             raise InvalidInput([FieldError("variant_id", "unknown variant for this shop")])
-        signup = subscriptions.subscribe(
+        if body.consent_version is None:
+            shown = consent_texts.current_text(
+                connection, shop=body.shop, channel=body.channel, locale=locale, now=now
+            )
+        else:
+            shown = consent_texts.text_by_version(
+                connection, shop=body.shop, channel=body.channel, version_id=body.consent_version
+            )
+            if shown is None:
+                raise InvalidInput([FieldError("consent_version", "not a consent text of this shop")])
+        consent.sign_up(
             connection,
+            settings,
             shop=body.shop,
             variant_id=variant["variant_id"],
             product_id=variant["product_id"],
             channel=body.channel,
             contact=contact,
-            locale=normalise_locale(body.locale),
+            locale=locale,
             client_id=body.client_id,
             consent=subscriptions.Consent(
-                text=body.consent_text or DEFAULT_CONSENT_TEXT,
+                text=shown.text,
                 method=CONSENT_METHOD,
                 source=body.source_url,
                 ip=_ip(request),
                 user_agent=user_agent(request),
+                version_id=shown.version_id,
             ),
             now=now,
         )
-    return JSONResponse(
-        {"subscription_id": signup.subscription_id, "status": signup.status},
-        status_code=201 if signup.created else 200,
-    )
+    return _accepted(request, body.shop)
 
 
 @router.post("/api/events", status_code=202, responses=ERRORS)

@@ -19,7 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from backinstock.settings import Settings, load_settings
 from backinstock.store import open_store
-from storefront import api, errors, links, provider_events, webhooks
+from storefront import api, confirm, errors, links, preferences, provider_events, webhooks
 from storefront.cors import ShopCors
 from storefront.limits import RequestLimits
 from storefront.ratelimit import RateLimiter
@@ -50,6 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api.router)
     app.include_router(api.proxied)
     app.include_router(links.router)
+    app.include_router(confirm.router)
+    app.include_router(preferences.router)
     app.include_router(webhooks.router)
     app.include_router(provider_events.router)
 

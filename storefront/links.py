@@ -18,12 +18,12 @@ from backinstock import tokens
 from backinstock.click_tokens import with_click_token
 from backinstock.store import jobs, subscriptions, tracking
 from storefront.pages import message_page, not_found, page
-from storefront.state import now_of, settings_of, store_of, user_agent
+from storefront.signed import BAD_LINK, claims
+from storefront.state import now_of, store_of, user_agent
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 UTM = {"utm_source": "backinstock", "utm_medium": "email", "utm_campaign": "back_in_stock"}
 ONE_CLICK = ("List-Unsubscribe", "One-Click")
-BAD_LINK = "This link is not valid. It may have been copied incompletely."
 
 router = APIRouter()
 
@@ -35,24 +35,15 @@ def with_utm(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query + list(UTM.items()))))
 
 
-def _claims(request: Request, purpose: str, token: str) -> tokens.Claims | None:
-    try:
-        claims = tokens.verify(settings_of(request).token_keys, purpose, token, now=now_of(request))
-        claims.number  # noqa: B018 (raises InvalidToken when the token carries no id)
-    except tokens.InvalidToken:
-        return None
-    return claims
-
-
 @router.get("/o/{token}.gif")
 def open_pixel(token: str, request: Request) -> Response:
-    claims = _claims(request, tokens.OPEN, token)
-    if claims is not None:
+    link = claims(request, tokens.OPEN, token)
+    if link is not None:
         with store_of(request).begin() as connection:
             tracking.record_job_event(
                 connection,
-                job_id=claims.number,
-                shop=claims.shop,
+                job_id=link.number,
+                shop=link.shop,
                 event_type=tracking.OPEN,
                 url=None,
                 user_agent=user_agent(request),
@@ -63,12 +54,12 @@ def open_pixel(token: str, request: Request) -> Response:
 
 @router.get("/c/{token}", response_model=None)
 def click(token: str, request: Request) -> Response:
-    claims = _claims(request, tokens.CLICK, token)
-    if claims is None:
+    link = claims(request, tokens.CLICK, token)
+    if link is None:
         return not_found(BAD_LINK)
     with store_of(request).begin() as connection:
-        job = jobs.get_job(connection, claims.number)
-        if job is None or job["shop"] != claims.shop:
+        job = jobs.get_job(connection, link.number)
+        if job is None or job["shop"] != link.shop:
             return not_found("This notification no longer exists.")
         # the click token rides along so the order can carry it back (backinstock.click_tokens)
         target = with_click_token(with_utm(job["context"]["product_url"]), token)
@@ -85,12 +76,12 @@ def click(token: str, request: Request) -> Response:
 
 
 def _subscription(request: Request, token: str) -> dict | None:
-    claims = _claims(request, tokens.UNSUBSCRIBE, token)
-    if claims is None:
+    link = claims(request, tokens.UNSUBSCRIBE, token)
+    if link is None:
         return None
     with store_of(request).connect() as connection:
-        subscription = subscriptions.get_subscription(connection, claims.number)
-    return subscription if subscription is not None and subscription["shop"] == claims.shop else None
+        subscription = subscriptions.get_subscription(connection, link.number)
+    return subscription if subscription is not None and subscription["shop"] == link.shop else None
 
 
 @router.get("/u/{token}", response_model=None)

@@ -4,7 +4,8 @@ Shapes are pydantic models (their errors are turned into the documented error sh
 string has a width, and no string may hold control, invisible or direction-changing characters (NUL, the
 zero-width family, RTL overrides, line separators), which look harmless on screen and break stores, logs
 and the people who read them. The checks that need settings or meaning are pure functions returning the
-same field errors. Emails are validated and normalised by `email-validator`.
+same field errors. Emails are validated and normalised by `email-validator`, phone numbers for SMS alerts
+by `phonenumbers` (to E.164).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import re
 import unicodedata
 from typing import Annotated
 
+import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+from phonenumbers import PhoneNumberType
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from backinstock.settings import Settings
@@ -24,7 +27,18 @@ LOCALE_SHAPE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
 VARIANT_SHAPE = re.compile(r"^(?:gid://shopify/ProductVariant/)?[0-9]{1,20}$")
 PRODUCT_SHAPE = re.compile(r"^(?:gid://shopify/Product/)?[0-9]{1,20}$")
 URL_SHAPE = re.compile(r"^https?://[!-~]+$")  # printable ASCII: browsers send URLs percent-encoded
-CHANNELS = ("email",)
+CHANNELS = ("email", "sms")
+# Numbers that cannot receive a text message.
+NOT_FOR_SMS = frozenset(
+    {
+        PhoneNumberType.FIXED_LINE,
+        PhoneNumberType.PREMIUM_RATE,
+        PhoneNumberType.SHARED_COST,
+        PhoneNumberType.VOICEMAIL,
+        PhoneNumberType.PAGER,
+        PhoneNumberType.UAN,
+    }
+)
 PRODUCT_VIEWED = "product_viewed"
 UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
@@ -56,11 +70,16 @@ class SubscriptionRequest(BaseModel):
 
     shop: Plain | None = Field(default=None, max_length=255)  # optional through the App Proxy
     variant_id: Annotated[str, Field(max_length=64), AfterValidator(_plain)] | int
-    email: Plain = Field(max_length=320)
     channel: Plain = Field(default="email", max_length=16)
+    email: Plain | None = Field(default=None, max_length=320)  # for channel email
+    phone: Plain | None = Field(
+        default=None, max_length=32
+    )  # for channel sms: E.164, or national with country
+    country: Plain | None = Field(default=None, max_length=2)  # ISO 3166 region of a national phone number
     locale: Plain = Field(default="en", max_length=16)
     client_id: Plain | None = Field(default=None, max_length=128)
-    consent_text: Plain | None = Field(default=None, max_length=4000)
+    # The version of the consent text the form showed (GET /api/consent); the current one when left out.
+    consent_version: int | None = Field(default=None, ge=1, le=2**31 - 1)
     source_url: Url | None = Field(default=None, max_length=1024)
     # The honeypot: a field people never see (hidden by the theme's form), that form-filling bots fill in.
     website: str | None = Field(default=None, max_length=1024)
@@ -102,6 +121,31 @@ def normalised_email(value: str) -> str | FieldError:
     return address.lower()
 
 
+def normalised_phone(value: str, country: str | None) -> str | FieldError:
+    """The number in E.164 (`+4915123456789`), or why it cannot take SMS alerts."""
+    try:
+        number = phonenumbers.parse(value, country.upper() if country else None)
+    except phonenumbers.NumberParseException:
+        hint = "" if country or value.startswith("+") else " (start with + and the country code)"
+        return FieldError("phone", f"not a phone number{hint}")
+    if not phonenumbers.is_valid_number(number):
+        return FieldError("phone", "not a valid phone number")
+    if phonenumbers.number_type(number) in NOT_FOR_SMS:
+        return FieldError("phone", "this number cannot receive text messages")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalised_contact(request: SubscriptionRequest) -> str | FieldError:
+    """The channel's contact, validated and normalised."""
+    if request.channel == "sms":
+        if request.phone is None:
+            return FieldError("phone", "required for SMS alerts")
+        return normalised_phone(request.phone, request.country)
+    if request.email is None:
+        return FieldError("email", "required for email alerts")
+    return normalised_email(request.email)
+
+
 def _shop_error(settings: Settings, shop: str | None) -> FieldError | None:
     if shop is None:
         return FieldError("shop", "required")
@@ -116,14 +160,12 @@ def _variant_error(variant_id: str | int) -> FieldError | None:
 
 def subscription_errors(request: SubscriptionRequest, settings: Settings) -> list[FieldError]:
     """Everything wrong with a signup that can be told without the store."""
-    email = normalised_email(request.email)
-    errors = [
-        _shop_error(settings, request.shop),
-        _variant_error(request.variant_id),
-        email if isinstance(email, FieldError) else None,
-    ]
+    errors = [_shop_error(settings, request.shop), _variant_error(request.variant_id)]
     if request.channel not in CHANNELS:
         errors.append(FieldError("channel", f"must be one of: {', '.join(CHANNELS)}"))
+    else:
+        contact = normalised_contact(request)
+        errors.append(contact if isinstance(contact, FieldError) else None)
     if not LOCALE_SHAPE.match(request.locale):
         errors.append(FieldError("locale", "must look like a language tag, e.g. en or pt-BR"))
     return [error for error in errors if error is not None]

@@ -5,9 +5,9 @@ import pytest
 import sqlalchemy as sa
 from seed_rows import NOW, SHOP, variant_row
 
+from backinstock.store import consent_texts, suppressions
 from backinstock.store.catalog import upsert_variants
 from backinstock.store.tables import subscriptions, tracking_events
-from storefront.api import DEFAULT_CONSENT_TEXT
 
 SIGNUP = {"shop": SHOP, "variant_id": "gid://shopify/ProductVariant/1", "email": "Ada@Example.com"}
 
@@ -23,53 +23,90 @@ def stored_subscriptions(store_engine):
         return connection.execute(sa.select(subscriptions).order_by(subscriptions.c.id)).all()
 
 
-def test_signup_creates_then_answers_the_same_alert(storefront, store_engine):
-    created = storefront.client.post("/api/subscriptions", json=SIGNUP)
-    storefront.clock.set(NOW + timedelta(minutes=5))
-    again = storefront.client.post("/api/subscriptions", json=SIGNUP | {"email": " ada@example.COM "})
-    other = storefront.client.post("/api/subscriptions", json=SIGNUP | {"variant_id": 2})
+ACCEPTED = {"status": "accepted", "double_opt_in": True}
 
-    assert created.status_code == 201 and again.status_code == 200 and other.status_code == 201
-    assert (
-        created.json()
-        == again.json()
-        == {"subscription_id": created.json()["subscription_id"], "status": "active"}
-    )
+
+def test_signups_are_answered_alike_whatever_became_of_them(storefront, store_engine):
+    """New alert, repeated alert, a contact suppressed after a bounce, a bot: one answer, byte for byte."""
+    with store_engine.begin() as connection:
+        suppressions.suppress(
+            connection, shop=SHOP, channel="email", contact="bounced@example.com", reason="hard_bounce",
+            source="t", now=NOW,
+        )  # fmt: skip
+    answers = [
+        storefront.client.post("/api/subscriptions", json=SIGNUP),
+        storefront.client.post("/api/subscriptions", json=SIGNUP | {"email": " ada@example.COM "}),
+        storefront.client.post("/api/subscriptions", json=SIGNUP | {"email": "bounced@example.com"}),
+        storefront.client.post("/api/subscriptions", json=SIGNUP | {"website": "http://spam"}),
+    ]
+    assert {(answer.status_code, answer.content) for answer in answers} == {(202, answers[0].content)}
+    assert answers[0].json() == ACCEPTED
     rows = stored_subscriptions(store_engine)
-    assert [(row.contact, row.variant_id, row.created_at) for row in rows] == [
-        ("ada@example.com", "gid://shopify/ProductVariant/1", NOW),
-        ("ada@example.com", "gid://shopify/ProductVariant/2", NOW + timedelta(minutes=5)),
+    assert [(row.contact, row.status, row.created_at, row.confirm_by) for row in rows] == [
+        ("ada@example.com", "pending", NOW, NOW + timedelta(hours=72))
     ]
 
 
-def test_signup_keeps_proof_of_consent(storefront, store_engine):
+def test_signup_keeps_proof_of_consent_with_the_servers_text(storefront, store_engine):
+    shown = storefront.client.get("/api/consent", params={"shop": SHOP, "locale": "de-DE"}).json()
     response = storefront.client.post(
         "/api/subscriptions",
         json=SIGNUP
         | {
             "locale": "de_DE",
             "client_id": "pixel-7",
-            "consent_text": "Benachrichtige mich einmal.",
+            "consent_version": shown["version"],
+            "consent_text": "I agree to anything",  # a client's text is no proof: ignored
             "source_url": "https://test-shop.myshopify.com/products/linen-shirt-1",
         },
         headers={"User-Agent": "Firefox/140"},
     )
     storefront.client.post("/api/subscriptions", json=SIGNUP | {"email": "bob@example.com"})
-    assert response.status_code == 201
-    with_text, default = stored_subscriptions(store_engine)
-    assert (with_text.consent_text, with_text.consent_method, with_text.consent_at) == (
-        "Benachrichtige mich einmal.",
-        "storefront_form",
-        NOW,
-    )
-    assert with_text.consent_source == "https://test-shop.myshopify.com/products/linen-shirt-1"
-    assert (with_text.consent_ip, with_text.consent_user_agent) == ("127.0.0.1", "Firefox/140")
-    assert (with_text.locale, with_text.client_id, with_text.product_id) == (
+    assert response.status_code == 202
+    assert (shown["locale"], shown["text"]) == ("de", consent_texts.SHIPPED[("email", "de")])
+    with_version, current = stored_subscriptions(store_engine)
+    assert (with_version.consent_text, with_version.consent_version_id) == (shown["text"], shown["version"])
+    assert (with_version.consent_method, with_version.consent_at) == ("storefront_form", NOW)
+    assert with_version.consent_source == "https://test-shop.myshopify.com/products/linen-shirt-1"
+    assert (with_version.consent_ip, with_version.consent_user_agent) == ("127.0.0.1", "Firefox/140")
+    assert (with_version.locale, with_version.client_id, with_version.product_id) == (
         "de-DE",
         "pixel-7",
         "gid://shopify/Product/1001",
     )
-    assert default.consent_text == DEFAULT_CONSENT_TEXT
+    assert current.consent_text == consent_texts.SHIPPED[("email", "en")] and current.consent_version_id
+
+
+def test_a_consent_version_of_another_shop_or_channel_is_refused(storefront, store_engine):
+    sms = storefront.client.get("/api/consent", params={"shop": SHOP, "channel": "sms"}).json()
+    response = storefront.client.post("/api/subscriptions", json=SIGNUP | {"consent_version": sms["version"]})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "consent_version"
+    assert stored_subscriptions(store_engine) == []
+
+
+def test_sms_alerts_take_a_phone_number_in_e164(storefront, store_engine):
+    sms = {"shop": SHOP, "variant_id": 1, "channel": "sms"}
+    good = [
+        storefront.client.post("/api/subscriptions", json=sms | {"phone": "+49 151 2345 6789"}),
+        storefront.client.post("/api/subscriptions", json=sms | {"phone": "0152 3456 7890", "country": "de"}),
+    ]
+    bad = {
+        "landline": sms | {"phone": "+49 30 1234567"},
+        "national without country": sms | {"phone": "0151 23456789"},
+        "not a number": sms | {"phone": "call me"},
+        "too short": sms | {"phone": "+49 151"},
+        "missing": sms,
+    }
+    answers = {name: storefront.client.post("/api/subscriptions", json=body) for name, body in bad.items()}
+    assert [answer.status_code for answer in good] == [202, 202]
+    for name, answer in answers.items():
+        assert answer.status_code == 422, name
+        assert [error["field"] for error in answer.json()["errors"]] == ["phone"], name
+    assert [(row.channel, row.contact, row.status) for row in stored_subscriptions(store_engine)] == [
+        ("sms", "+4915123456789", "pending"),
+        ("sms", "+4915234567890", "pending"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -77,7 +114,7 @@ def test_signup_keeps_proof_of_consent(storefront, store_engine):
     [
         ({"email": "not-an-email"}, "email"),
         ({"email": None}, "email"),
-        ({"channel": "sms"}, "channel"),
+        ({"channel": "fax"}, "channel"),
         ({"locale": "english please"}, "locale"),
         ({"shop": "unknown.myshopify.com"}, "shop"),
         ({"variant_id": "gid://shopify/ProductVariant/999"}, "variant_id"),
