@@ -146,6 +146,7 @@ class Story:
                 "locale": "de" if number == 7 else "en",
                 "status": "unsubscribed" if unsubscribed_at else "active",
                 "created_at": naive(created_at),
+                "confirmed_at": naive(created_at),  # double opt-in off: in effect from the signup
                 "updated_at": naive(unsubscribed_at or created_at),
                 "unsubscribed_at": naive(unsubscribed_at) if unsubscribed_at else None,
                 "consent_text": "Tell me when it is back",

@@ -1,4 +1,8 @@
--- Subscriptions created at or before as_of; an unsubscribe after as_of has not happened yet.
+-- Subscriptions in effect at or before as_of. A subscription counts from its confirmation (double opt-in):
+-- created_at here is the instant it became active (the store's confirmed_at; equal to the signup when the shop
+-- asks for no confirmation), requested_at the instant the form was sent. One never confirmed by as_of (still
+-- pending, expired, or cancelled before confirming) is no subscription at all: never targeted, never counted.
+-- An unsubscribe after as_of has not happened yet.
 with
 
 source as (
@@ -19,7 +23,8 @@ renamed as (
         locale,
         status,
         client_id,
-        created_at,
+        confirmed_at as created_at,
+        created_at as requested_at,
         updated_at,
         notified_at,
         -- an unsubscribed row without its instant (never written so by the app) counts from its last update
@@ -32,7 +37,7 @@ renamed as (
         consent_at
 
     from source
-    where created_at <= {{ as_of() }}
+    where confirmed_at <= {{ as_of() }}
 
 )
 
