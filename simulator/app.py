@@ -98,7 +98,12 @@ def create_app(world: World) -> Starlette:
 
 
 def _typed(default: Any, text: str) -> Any:
-    """A rule parameter from the query string, of its default's type (numbers as float)."""
+    """A rule parameter from the query string, of its default's type: `true`/`false` for switches, text for
+    text, numbers as float."""
+    if isinstance(default, bool):
+        if text not in ("true", "false"):
+            raise ValueError(f"expected true or false, got {text!r}")
+        return text == "true"
     return text if isinstance(default, str) else float(text)
 
 

@@ -7,8 +7,12 @@ the product), with the rule parameters as arguments:
 - restocks: in stock while sellable >= threshold; segments of constant state shorter than the debounce are
   dropped (the last one measured to as_of), same-state neighbours merged, an in segment after an out segment
   is a candidate at its start, fired under a sequential cooldown;
-- targets: a subscription (signup answered 201) is answered by its variant's first restock at or after its
-  creation, unless its contact unsubscribed after signing up and at or before that restock;
+- signups (double opt-in): a signup request the storefront accepted (2xx) takes effect when its person
+  clicks the confirmation, if that is before `confirm_hours` after the request and the contact did not opt
+  out in between; a shop without double opt-in takes it at the request, unless the contact had opted out
+  before (and not confirmed a signup since), who must confirm all the same;
+- targets: a subscription is answered by its variant's first restock at or after it took effect, unless
+  its contact unsubscribed after that and at or before the restock;
 - KPIs, attribution and the holdout's lift: simulator/kpis.py.
 """
 
@@ -53,6 +57,8 @@ class Rules:
     open_window_hours: float = 120
     attribution_scope: str = "same_product"
     holdout_delay_minutes: float = 60  # the lift's window: how long held-out targets wait
+    double_opt_in: bool = True
+    confirm_hours: float = 72
 
     @property
     def windows(self) -> Windows:
@@ -60,8 +66,21 @@ class Rules:
 
 
 @dataclass(frozen=True)
+class Subscription:
+    """A signup that took effect: at `signed_up_at`, by the event numbered `seq` (request or confirmation),
+    which is also the subscription's number in the simulator's own terms."""
+
+    variant_id: str
+    email: str
+    requested_at: datetime
+    signed_up_at: datetime
+    seq: int
+    confirmed: bool  # by the person's click (which lifts an earlier opt-out)
+
+
+@dataclass(frozen=True)
 class Target:
-    subscription_id: Any
+    subscription_id: int  # the Subscription's seq
     variant_id: str
     email: str
     signed_up_at: datetime
@@ -147,26 +166,72 @@ def _restocks(
     return sorted(found, key=lambda restock: (restock[1], restock[0]))
 
 
-def _targets(
-    signups: list[dict[str, Any]], unsubscribes: list[dict[str, Any]], restocks: list[tuple[str, datetime]]
-) -> list[Target]:
-    opt_outs = [
+def _opt_outs(unsubscribes: list[dict[str, Any]]) -> list[tuple[int, datetime, str]]:
+    return [
         (event["seq"], event["at"], event["email"]) for event in unsubscribes if succeeded(event["status"])
     ]
+
+
+def subscriptions_in_effect(
+    signups: list[dict[str, Any]],
+    confirms: list[dict[str, Any]],
+    unsubscribes: list[dict[str, Any]],
+    rules: Rules,
+) -> list[Subscription]:
+    """The signups that took effect (see the module docstring), in the order they did."""
+    opt_outs = _opt_outs(unsubscribes)
+    window = timedelta(hours=rules.confirm_hours)
+    effective: list[Subscription] = []
+    for signup in sorted((s for s in signups if succeeded(s["status"])), key=lambda s: s["seq"]):
+        email, variant = signup["email"], signup["variant_id"]
+        if not rules.double_opt_in and not _still_opted_out(email, signup["seq"], opt_outs, effective):
+            effective.append(Subscription(variant, email, signup["at"], signup["at"], signup["seq"], False))
+            continue
+        click = next(
+            (
+                confirm
+                for confirm in sorted(confirms, key=lambda c: c["seq"])
+                if (confirm["email"], confirm["variant_id"]) == (email, variant)
+                and confirm["seq"] > signup["seq"]
+                and confirm["at"] < signup["at"] + window
+            ),
+            None,
+        )
+        if click is None or any(
+            who == email and signup["seq"] < seq < click["seq"] for seq, _, who in opt_outs
+        ):
+            continue
+        effective.append(Subscription(variant, email, signup["at"], click["at"], click["seq"], True))
+    return sorted(effective, key=lambda subscription: subscription.seq)
+
+
+def _still_opted_out(
+    email: str, before_seq: int, opt_outs: list[tuple[int, datetime, str]], effective: list[Subscription]
+) -> bool:
+    """True when the contact's latest opt-out before `before_seq` was not lifted by a confirmation since."""
+    last_opt_out = max((seq for seq, _, who in opt_outs if who == email and seq < before_seq), default=None)
+    if last_opt_out is None:
+        return False
+    return not any(s.email == email and s.confirmed and last_opt_out < s.seq < before_seq for s in effective)
+
+
+def _targets(
+    signups: list[Subscription], unsubscribes: list[dict[str, Any]], restocks: list[tuple[str, datetime]]
+) -> list[Target]:
+    opt_outs = _opt_outs(unsubscribes)
     targets = []
-    for signup in sorted((s for s in signups if s["status"] == 201), key=lambda s: (s["at"], s["seq"])):
+    for signup in sorted(signups, key=lambda s: (s.signed_up_at, s.seq)):
         answer = next(
-            (at for variant, at in restocks if variant == signup["variant_id"] and at >= signup["at"]), None
+            (at for variant, at in restocks if variant == signup.variant_id and at >= signup.signed_up_at),
+            None,
         )
         if answer is None:
             continue
         cancelled = any(
-            email == signup["email"] and seq > signup["seq"] and at <= answer for seq, at, email in opt_outs
+            email == signup.email and seq > signup.seq and at <= answer for seq, at, email in opt_outs
         )
         if not cancelled:
-            targets.append(
-                Target(signup["subscription_id"], signup["variant_id"], signup["email"], signup["at"], answer)
-            )
+            targets.append(Target(signup.seq, signup.variant_id, signup.email, signup.signed_up_at, answer))
     return targets
 
 
@@ -177,11 +242,12 @@ def ground_truth(events: list[dict[str, Any]], as_of: datetime, rules: Rules = R
     kinds = by_kind(events, as_of)
     products = {event["variant_id"]: event["product_id"] for event in kinds["variant"]}
     restocks = _restocks(kinds["variant"], kinds["inventory"], as_of, rules)
-    targets = _targets(kinds["signup"], kinds["unsubscribe"], restocks)
+    signups = subscriptions_in_effect(kinds["signup"], kinds["confirm"], kinds["unsubscribe"], rules)
+    targets = _targets(signups, kinds["unsubscribe"], restocks)
     jobs = jobs_from(kinds["send"], kinds["open"] + kinds["click"], products, targets)
     orders = orders_as_of(kinds)
     attribution = attribute(orders, jobs, rules.windows, rules.attribution_scope)
-    rows = activities(kinds, products, restocks, targets, jobs, orders, attribution)
+    rows = activities(kinds, products, restocks, signups, targets, jobs, orders, attribution)
 
     def day(row: Activity) -> date:
         return local_day(row.at, zone)

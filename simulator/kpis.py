@@ -236,6 +236,7 @@ def activities(
     kinds: dict[str, list[dict[str, Any]]],
     products: dict[str, str],
     restocks: list[tuple[str, datetime]],
+    signups: list[Any],
     targets: list[Any],
     jobs: dict[str, Job],
     orders: list[OrderFacts],
@@ -249,11 +250,9 @@ def activities(
             dims = Dims(products.get(variant), variant)
             found.append(Activity("product_viewed", event["client_id"], event["at"], dims))
             found.append(Activity("variant_viewed", f"{event['client_id']}|{variant}", event["at"], dims))
-    for event in kinds["signup"]:
-        if event["status"] == 201:
-            variant = event["variant_id"]
-            dims = Dims(products.get(variant), variant, "email")
-            found.append(Activity("signup", str(event["subscription_id"]), event["at"], dims))
+    for signup in signups:  # counted when they took effect (double opt-in: the confirmation)
+        dims = Dims(products.get(signup.variant_id), signup.variant_id, "email")
+        found.append(Activity("signup", str(signup.seq), signup.signed_up_at, dims))
     for variant, at in restocks:
         dims = Dims(products.get(variant), variant, None, (variant, at.strftime("%Y-%m-%dT%H:%M:%SZ")))
         found.append(Activity("restock", f"{variant}|{at.isoformat()}", at, dims))

@@ -20,6 +20,7 @@ from simulator.instants import next_whole_second
 
 ATTRIBUTE_URL = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
 ANGLED_URL = re.compile(r"<(https?://[^>]+)>")
+TEXT_URL = re.compile(r"https?://[^\s<>\"']+")
 
 
 SHARED_NAT_EVERY = 25  # one shopper in 25 browses from behind a carrier NAT, sharing one address
@@ -91,6 +92,30 @@ def links_in(message: dict[str, Any]) -> MessageLinks:
 
 def _path(url: str) -> str:
     return urlsplit(url).path
+
+
+def confirm_link_in(message: dict[str, Any]) -> str | None:
+    """The double opt-in link (`/confirm/…`) in a confirmation email's HTML or, failing that, its text."""
+    for block in message.get("content") or []:
+        value = block.get("value", "") if isinstance(block, dict) else ""
+        urls = [html.unescape(url) for url in ATTRIBUTE_URL.findall(value)] + TEXT_URL.findall(value)
+        found = next((url for url in urls if _path(url).startswith("/confirm/")), None)
+        if found:
+            return found
+    return None
+
+
+def confirm_delay(rng: random.Random) -> timedelta | None:
+    """How long after the confirmation arrives the shopper clicks it: most within the hour, some the next
+    day, a few only after days (past the link's 72 hours), and some never."""
+    roll = rng.random()
+    if roll < 0.12:
+        return None
+    if roll < 0.15:
+        return timedelta(seconds=int(rng.uniform(80, 120) * 3600))
+    if roll < 0.35:
+        return timedelta(seconds=int(rng.uniform(2, 30) * 3600))
+    return timedelta(seconds=int(min(rng.expovariate(1 / 900), 7200)) + 5)
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,6 @@ class Storefront:
             "channel": "email",
             "locale": "en",
             "client_id": client_id,
-            "consent_text": "Email me when this item is back in stock.",
             "source_url": source_url,
         }
         return await self._call("POST", f"{self.base_url}/api/subscriptions", ip, json=body)
@@ -64,6 +63,14 @@ class Storefront:
     async def unsubscribe(self, ip: str, url: str) -> Reply:
         """RFC 8058 one-click: what a mail client POSTs to the List-Unsubscribe URL."""
         return await self._call("POST", url, ip, data={"List-Unsubscribe": "One-Click"})
+
+    async def confirm(self, ip: str, url: str) -> Reply:
+        """Double opt-in as a person does it: open the link (a page with a button), then press the button
+        (a POST to the same address)."""
+        page = await self._call("GET", url, ip)
+        if page.status != 200:
+            return page
+        return await self._call("POST", url, ip, data={"confirm": "yes"})
 
     async def deliver_webhook(self, body: bytes, headers: dict[str, str]) -> Reply:
         """Shopify calls the product directly: no forwarded address."""

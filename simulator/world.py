@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import heapq
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -36,7 +38,15 @@ from simulator.scenario import (
 )
 from simulator.schema import admin_schema
 from simulator.shopify_api import ShopifyApi
-from simulator.shoppers import Shopper, links_in, make_shoppers, react_to_alert, rng_for
+from simulator.shoppers import (
+    Shopper,
+    confirm_delay,
+    confirm_link_in,
+    links_in,
+    make_shoppers,
+    react_to_alert,
+    rng_for,
+)
 from simulator.store import Checkout, LevelChange, Order, Variant
 from simulator.storefront import Reply, Storefront
 from simulator.webhooks import INVENTORY_LEVELS_UPDATE, encode, headers, inventory_level_payload
@@ -113,6 +123,8 @@ class World:
         self._anyway: dict[tuple[str, int], tuple[datetime, datetime]] = {}
         self._landings: dict[str, str] = {}  # job id -> the page its click landed on
         self._click_jobs: dict[str, str] = {}  # landing page -> the job whose click led there
+        self._awaiting_confirmation: set[tuple[str, str]] = set()
+        self._signups_made: Counter[tuple[str, str]] = Counter()
         self._webhooks_sent = 0
         self._record_catalog()
         self._plan()
@@ -314,7 +326,10 @@ class World:
                 await self._buy(shopper, variant, quantity, cause="organic")
         elif (
             visit.signup_roll < self.scenario.signup_chance
-            and shopper.email not in self._opted_out
+            # Someone who opted out rarely signs up again (then only their confirmation lifts the opt-out).
+            and (
+                shopper.email not in self._opted_out or visit.signup_roll < self.scenario.signup_chance * 0.3
+            )
             and (shopper.email, variant.id) not in self._subscribed
         ):
             await self._sign_up(shopper, variant)
@@ -343,7 +358,6 @@ class World:
         reply = await self._storefront().subscribe(
             shopper.ip, shopper.email, shopper.client_id, variant_gid, source_url
         )
-        answer = reply.body if isinstance(reply.body, dict) else {}
         self.log.record(
             self.now,
             "signup",
@@ -351,12 +365,13 @@ class World:
             client_id=shopper.client_id,
             variant_id=variant_gid,
             status=reply.status,
-            subscription_id=answer.get("subscription_id"),
             answer=reply.body,
             **_error(reply),
         )
-        if reply.status in (200, 201):
+        if reply.status is not None and 200 <= reply.status < 300:
             self._subscribed.add((shopper.email, variant.id))
+            self._signups_made[(shopper.email, variant_gid)] += 1
+            self._awaiting_confirmation.add((shopper.email, variant_gid))
 
     async def _buy(
         self,
@@ -520,7 +535,8 @@ class World:
         """Log one call to a fake provider; a newly accepted alert sets its recipient's reaction."""
         body = incoming.json()
         view = message_view(provider, body)
-        job_id = reply.job_id
+        confirm_link = confirm_link_in(view)
+        job_id = None if confirm_link else reply.job_id  # a double opt-in confirmation is no alert
         variant_id = view.get("variant_id")
         self.log.record(
             self.now,
@@ -533,7 +549,9 @@ class World:
             accepted=reply.accepted,
             message_id=reply.message_id,
         )
-        if reply.delivery is not None and job_id is not None and job_id not in self._answered_jobs:
+        if reply.delivery is not None and confirm_link:
+            self._confirmation_received(reply.recipient or "", variant_id, confirm_link)
+        elif reply.delivery is not None and job_id is not None and job_id not in self._answered_jobs:
             self._answered_jobs.add(job_id)
             self._react(job_id, reply.recipient or "", variant_id, view)
 
@@ -548,6 +566,34 @@ class World:
             "provider_event",
             job_id=event.job_id,
             event=event.kind,
+            status=reply.status,
+            **_error(reply),
+        )
+
+    def _confirmation_received(self, email: str, variant_gid: str | None, link: str) -> None:
+        """A double opt-in message: the shopper clicks its link later, or never. Only the first message for a
+        signup counts (a resend changes nothing); one for a signup the shopper never made is ignored. A
+        provider that carries no variant id leaves the shopper's oldest signup waiting for one."""
+        email = email.lower()
+        waiting = sorted(key for key in self._awaiting_confirmation if key[0] == email)
+        key = (email, variant_gid) if variant_gid else (waiting[0] if waiting else (email, ""))
+        shopper = self.shopper_by_email.get(email)
+        if shopper is None or key not in self._awaiting_confirmation:
+            return
+        variant_gid = key[1]
+        self._awaiting_confirmation.discard(key)
+        delay = confirm_delay(rng_for(self.config.seed, "confirm", *key, self._signups_made[key]))
+        if delay is not None:
+            at = next_whole_second(self.now) + delay
+            self.schedule(at, lambda: self._confirm(shopper, variant_gid, link))
+
+    async def _confirm(self, shopper: Shopper, variant_gid: str, url: str) -> None:
+        reply = await self._storefront().confirm(shopper.ip, url)
+        self.log.record(
+            self.now,
+            "confirm",
+            email=shopper.email,
+            variant_id=variant_gid,
             status=reply.status,
             **_error(reply),
         )
@@ -615,7 +661,14 @@ class World:
     async def _unsubscribe(self, shopper: Shopper, url: str) -> None:
         email = shopper.email
         reply = await self._storefront().unsubscribe(shopper.ip, url)
-        self.log.record(self.now, "unsubscribe", email=email, url=url, status=reply.status, **_error(reply))
+        self.log.record(
+            self.now,
+            "unsubscribe",
+            email=email,
+            path=urlsplit(url).path,
+            status=reply.status,
+            **_error(reply),
+        )
         if reply.status == 200:
             self._opted_out.add(email)
             self._subscribed = {(who, variant) for who, variant in self._subscribed if who != email}

@@ -111,3 +111,25 @@ def test_no_web_process_opens_the_warehouse(finished_world):
     assert "duckdb" not in mapped
     open_files = [str(link.readlink()) for link in (proc / "fd").iterdir() if link.is_symlink()]
     assert not any("warehouse.duckdb" in path for path in open_files)
+
+
+def test_double_opt_in_is_exercised_and_only_confirmed_signups_count(finished_world):
+    """Shoppers found the confirmation in the email the provider received and clicked it (some never did,
+    some too late): the product made exactly the confirmed ones subscriptions, at the click's instant."""
+    world, _runs, _resent, pipeline, truth = finished_world
+    requested = [e for e in world.simulator_log if e["kind"] == "signup" and e["status"] == 202]
+    clicks = [e for e in world.simulator_log if e["kind"] == "confirm"]
+    assert clicks and {click["status"] for click in clicks} <= {200, 410}
+    assert 0 < truth["totals"]["signups"] < len(requested)
+    engine = create_store_engine(f"sqlite:///{world.data_dir / 'backinstock.db'}")
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(tables.subscriptions)).mappings().all()
+    confirmed = sorted(
+        (row["contact"], row["variant_id"], row["confirmed_at"].strftime("%Y-%m-%dT%H:%M:%S"))
+        for row in rows
+        if row["confirmed_at"] is not None
+    )
+    clicked = sorted((c["email"], c["variant_id"], c["at"][:19]) for c in clicks if c["status"] == 200)
+    assert confirmed == clicked
+    assert any(row["status"] == "pending" for row in rows)
+    assert int(pipeline["signups"]) == truth["totals"]["signups"]

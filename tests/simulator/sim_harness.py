@@ -43,6 +43,7 @@ class FakeStorefront:
         self.opens: list[str] = []
         self.clicks: list[str] = []
         self.unsubscribed: list[str] = []
+        self.confirmed: list[str] = []
         self.lock = threading.Lock()
         outer = self
 
@@ -55,7 +56,10 @@ class FakeStorefront:
 
             def do_GET(self) -> None:
                 path = urlsplit(self.path).path
-                if path.startswith("/o/"):
+                if path.startswith("/confirm/"):
+                    known = int(path.rsplit("/", 1)[1]) in outer.subscriptions
+                    self._answer(200 if known else 404, b"<form method=post></form>", "text/html")
+                elif path.startswith("/o/"):
                     outer.opens.append(path[3:].removesuffix(".gif"))
                     self._answer(200, GIF, "image/gif")
                 elif path.startswith("/c/"):
@@ -98,15 +102,23 @@ class FakeStorefront:
             return 202, None
         if path == "/api/subscriptions":
             request = json.loads(raw)
-            for number, subscription in self.subscriptions.items():
-                if subscription["active"] and (subscription["email"], subscription["variant_id"]) == (
-                    request["email"],
-                    request["variant_id"],
-                ):
-                    return 200, {"subscription_id": number, "status": "active"}
-            number = len(self.subscriptions) + 1
-            self.subscriptions[number] = {**request, "active": True}
-            return 201, {"subscription_id": number, "status": "active"}
+            live = any(
+                subscription["active"]
+                and (subscription["email"], subscription["variant_id"])
+                == (request["email"], request["variant_id"])
+                for subscription in self.subscriptions.values()
+            )
+            if not live:
+                number = len(self.subscriptions) + 1
+                self.subscriptions[number] = {**request, "active": True, "confirmed": False}
+            return 202, {"status": "accepted", "double_opt_in": True}
+        if path.startswith("/confirm/"):
+            subscription = self.subscriptions.get(int(path.rsplit("/", 1)[1]))
+            if subscription is None or not subscription["active"]:
+                return 404, None
+            subscription["confirmed"] = True
+            self.confirmed.append(path)
+            return 200, None
         if path.startswith("/u/"):
             if parse_qs(raw.decode()).get("List-Unsubscribe") != ["One-Click"]:
                 return 400, None
@@ -165,25 +177,60 @@ def serving(world: World) -> Iterator[str]:
 
 
 class StandInProduct:
-    """Sends one alert per ground-truth target, as the product would after a cycle (skipping opted-out
-    contacts), with the open pixel, a click link and the one-click unsubscribe header."""
+    """As the product would after a cycle: a double opt-in confirmation for each new signup, then one alert
+    per ground-truth target (skipping opted-out contacts), with the open pixel, a click link and the
+    one-click unsubscribe header."""
 
     def __init__(self, http: httpx.Client, simulator_url: str, storefront: FakeStorefront) -> None:
         self.http = http
         self.simulator_url = simulator_url
         self.storefront = storefront
         self.jobs: dict[tuple, int] = {}
+        self.confirmations_sent: set[int] = set()
 
     def cycle(self, as_of: datetime) -> None:
+        for number, subscription in list(self.storefront.subscriptions.items()):
+            if number not in self.confirmations_sent:
+                self.confirmations_sent.add(number)
+                self.send_confirmation(number, subscription["email"], subscription["variant_id"])
         truth = self.http.get(
             f"{self.simulator_url}/_sim/ground-truth", params={"as_of": format_instant(as_of)}
         ).json()
         for target in truth["targets"]:
-            key = (target["subscription_id"], target["restocked_at"])
+            key = (target["email"], target["variant_id"], target["restocked_at"])
             if key in self.jobs or target["email"] in self.storefront.unsubscribed:
                 continue
             job_id = self.jobs[key] = len(self.jobs) + 1
-            self.send(job_id, target["email"], target["variant_id"], target["subscription_id"])
+            subscription_id = next(
+                number
+                for number, subscription in self.storefront.subscriptions.items()
+                if (subscription["email"], subscription["variant_id"])
+                == (target["email"], target["variant_id"])
+            )
+            self.send(job_id, target["email"], target["variant_id"], subscription_id)
+
+    def send_confirmation(self, number: int, email: str, variant_id: str) -> httpx.Response:
+        link = f"{self.storefront.url}/confirm/{number}"
+        body = {
+            "personalizations": [{"to": [{"email": email}]}],
+            "from": {"email": "alerts@demo-outfitters.example", "name": "Demo Outfitters"},
+            "subject": "Please confirm your alert",
+            "content": [
+                {"type": "text/plain", "value": f"Confirm: {link}"},
+                {"type": "text/html", "value": f'<p><a href="{link}">Yes, notify me</a></p>'},
+            ],
+            "custom_args": {
+                "kind": "confirmation",
+                "outbox_id": str(number),
+                "shop": SHOP,
+                "variant_id": variant_id,
+            },
+        }
+        return self.http.post(
+            f"{self.simulator_url}/v3/mail/send",
+            json=body,
+            headers={"Authorization": f"Bearer {SENDGRID_KEY}"},
+        )
 
     def send(self, job_id: int, email: str, variant_id: str, subscription_id: int) -> httpx.Response:
         base = self.storefront.url

@@ -59,10 +59,11 @@ class Log:
             available=available,
         )  # fmt: skip
 
-    def signup(self, at: datetime, subscription_id: int, email: str, status: int = 201) -> Log:
-        return self.add(
-            at, "signup", email=email, variant_id=SHIRT, status=status, subscription_id=subscription_id
-        )
+    def signup(self, at: datetime, email: str, status: int = 202) -> Log:
+        return self.add(at, "signup", email=email, variant_id=SHIRT, status=status)
+
+    def confirm(self, at: datetime, email: str, status: int = 200) -> Log:
+        return self.add(at, "confirm", email=email, variant_id=SHIRT, status=status)
 
     def send(self, at: datetime, job_id: str, email: str, status: int = 202, variant: str = SHIRT) -> Log:
         return self.add(at, "send", job_id=job_id, email=email, variant_id=variant, status=status)
@@ -103,7 +104,8 @@ class Log:
         )
 
     def truth(self, as_of: datetime, **rules) -> dict:
-        return ground_truth(self.events, as_of, Rules(**rules))
+        """The ground truth; without double opt-in unless asked (most tests here are about other rules)."""
+        return ground_truth(self.events, as_of, Rules(**{"double_opt_in": False, **rules}))
 
     def restocks(self, as_of: datetime, **rules) -> list[str]:
         return [restock["restocked_at"] for restock in self.truth(as_of, **rules)["restocks"]]
@@ -180,22 +182,23 @@ def test_only_tracked_deny_variants_can_be_restocked() -> None:
 
 def test_targets_first_restock_at_or_after_signup_unless_unsubscribed_by_then() -> None:
     log = Log().stock(START, 0)
-    log.signup(minutes(10), 1, "before@example.com")
-    log.signup(minutes(15), 2, "quitter@example.com")
+    log.signup(minutes(10), "before@example.com")
+    log.signup(minutes(15), "quitter@example.com")
     log.add(minutes(20), "unsubscribe", email="quitter@example.com", status=200)
-    log.signup(minutes(25), 3, "late-quitter@example.com")
-    log.signup(minutes(30), 4, "repeat@example.com", status=200)  # already subscribed: no new subscription
+    log.signup(minutes(25), "late-quitter@example.com")
+    log.signup(minutes(30), "refused@example.com", status=429)  # not accepted: no subscription
     log.stock(minutes(60), 2)
-    log.signup(minutes(60), 5, "same-instant@example.com")
+    log.signup(minutes(60), "same-instant@example.com")
     log.add(minutes(61), "unsubscribe", email="late-quitter@example.com", status=200)
-    log.signup(minutes(90), 6, "after@example.com")
+    log.signup(minutes(90), "after@example.com")
     log.stock(minutes(120), 0).stock(hours(30), 2)
     truth = log.truth(hours(40))
-    assert [(t["subscription_id"], t["restocked_at"]) for t in truth["targets"]] == [
-        (1, iso(minutes(60))),
-        (3, iso(minutes(60))),  # opted out after the restock: the target stands (the send is skipped)
-        (5, iso(minutes(60))),
-        (6, iso(hours(30))),
+    assert [(t["email"], t["restocked_at"]) for t in truth["targets"]] == [
+        ("before@example.com", iso(minutes(60))),
+        # opted out after the restock: the target stands (the send is skipped)
+        ("late-quitter@example.com", iso(minutes(60))),
+        ("same-instant@example.com", iso(minutes(60))),
+        ("after@example.com", iso(hours(30))),
     ]
     assert truth["totals"]["signups"] == 5 and truth["totals"]["notification_jobs"] == 4
 
@@ -203,8 +206,45 @@ def test_targets_first_restock_at_or_after_signup_unless_unsubscribed_by_then() 
 def test_an_unsubscribe_before_signing_up_does_not_cancel_the_new_subscription() -> None:
     log = Log().stock(START, 0)
     log.add(minutes(5), "unsubscribe", email="back@example.com", status=200)
-    log.signup(minutes(10), 1, "back@example.com").stock(minutes(60), 2)
+    log.signup(minutes(10), "back@example.com").confirm(minutes(12), "back@example.com").stock(minutes(60), 2)
     assert len(log.truth(hours(2))["targets"]) == 1
+
+
+def test_with_double_opt_in_a_signup_counts_from_its_confirmation_within_the_window() -> None:
+    log = Log().stock(START, 0)
+    log.signup(minutes(0), "quick@example.com").confirm(minutes(50), "quick@example.com")
+    log.signup(minutes(1), "never@example.com")
+    log.signup(minutes(2), "late@example.com").confirm(minutes(2) + timedelta(hours=72), "late@example.com")
+    log.signup(minutes(3), "gone@example.com")
+    log.add(minutes(4), "unsubscribe", email="gone@example.com", status=200)
+    log.confirm(minutes(5), "gone@example.com")  # cancelled while pending: the click changes nothing
+    log.signup(minutes(6), "after@example.com").confirm(minutes(70), "after@example.com")
+    log.stock(minutes(60), 3).stock(minutes(65), 0).stock(hours(30), 3)
+    truth = log.truth(hours(100), double_opt_in=True)
+    assert [(t["email"], t["signed_up_at"], t["restocked_at"]) for t in truth["targets"]] == [
+        ("quick@example.com", iso(minutes(50)), iso(minutes(60))),
+        # confirmed after the first restock: answered by the next one
+        ("after@example.com", iso(minutes(70)), iso(hours(30))),
+    ]
+    assert truth["totals"]["signups"] == 2
+    assert [day["signups"] for day in truth["daily"]] == [2, 0, 0, 0, 0]
+    assert log.truth(minutes(60), double_opt_in=True)["totals"]["signups"] == 1  # the later one not yet
+
+
+def test_without_double_opt_in_only_someone_who_opted_out_must_confirm() -> None:
+    log = Log().stock(START, 0)
+    log.signup(minutes(0), "plain@example.com")  # counts at once
+    log.add(minutes(1), "unsubscribe", email="back@example.com", status=200)
+    log.signup(minutes(2), "back@example.com")  # suppressed: needs the person's confirmation
+    log.signup(minutes(3), "back-again@example.com")
+    log.add(minutes(4), "unsubscribe", email="back-again@example.com", status=200)
+    log.signup(minutes(5), "back-again@example.com").confirm(minutes(9), "back-again@example.com")
+    log.stock(minutes(60), 3)
+    truth = log.truth(hours(2), double_opt_in=False)
+    assert [(t["email"], t["signed_up_at"]) for t in truth["targets"]] == [
+        ("plain@example.com", iso(minutes(0))),
+        ("back-again@example.com", iso(minutes(9))),
+    ]
 
 
 def test_last_touch_windows_are_inclusive_and_ties_go_to_the_click_then_the_higher_job() -> None:
@@ -233,7 +273,7 @@ def alerted(log: Log, job: str, email: str, variant: str = SHIRT, at: datetime |
 
 def test_conversion_is_a_cohort_of_sent_jobs_and_never_above_one() -> None:
     """One sent job followed by two orders converts once; a job never sent counts no touch."""
-    log = Log().stock(START, 0).signup(minutes(1), 1, "a@example.com").stock(minutes(60), 5)
+    log = Log().stock(START, 0).signup(minutes(1), "a@example.com").stock(minutes(60), 5)
     alerted(log, "1", "a@example.com")
     log.send(minutes(70), "2", "b@example.com", status=500).touch(minutes(82), "open", "2", "b@example.com")
     log.order(minutes(90), "o1", "A@Example.com ", "49.00", cause="notification", job_id="1")
@@ -349,7 +389,7 @@ def test_days_are_the_shops_dates_and_rates_are_null_without_a_denominator() -> 
     log.add(hours(23) + timedelta(minutes=30), "view", client_id="c1", variant_id=SHIRT, status=202)
     log.add(hours(23) + timedelta(minutes=31), "view", client_id="c2", variant_id=SHIRT, status=None)
     log.add(hours(23) + timedelta(minutes=32), "view", client_id="c1", variant_id=SCARF, status=202)
-    log.signup(hours(23) + timedelta(minutes=40), 1, "c1@example.com")
+    log.signup(hours(23) + timedelta(minutes=40), "c1@example.com")
     truth = log.truth(hours(30))
     assert [day["date"] for day in truth["daily"]] == ["2026-11-02", "2026-11-03"]
     first, second = truth["daily"]
