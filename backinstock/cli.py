@@ -1,4 +1,4 @@
-"""The `backinstock` command: demo, migrate, serve, dispatch, replay, lanes.
+"""The `backinstock` command: demo, migrate, serve, dispatch, replay, lanes, rules, targets.
 
 The spine imports none of the other packages: `demo`, `serve` and `dispatch` start them as processes
 (`python -m orchestration.demo`, `python -m storefront`, `python -m orchestration.dev`, `python -m dispatch`).
@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 
+from backinstock import cli_rules
 from backinstock.clock import format_instant
 from backinstock.settings import load_settings
 from backinstock.store import jobs, lanes, open_store
@@ -147,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     lane_command.add_argument("--resume", metavar="LANE", help="resume a stopped or paused lane")
     lane_command.add_argument("--reason", help="why (kept in the audit log)")
     lane_command.add_argument("--actor", help="who (default: user@host)")
+    cli_rules.add_parsers(commands)
     options, rest = parser.parse_known_args(argv)
     if options.command == "demo":
         return subprocess.call([sys.executable, "-m", "orchestration.demo", *rest])
@@ -154,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         return subprocess.call([sys.executable, "-m", "dispatch", *rest])
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if hasattr(options, "handler"):
+        return options.handler(options)
     return {"migrate": _migrate, "serve": _serve, "replay": _replay, "lanes": _lanes}[options.command](
         options
     )

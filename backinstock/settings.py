@@ -194,11 +194,17 @@ class LaneSettings(BaseModel):
 
 
 class DetectionSettings(BaseModel):
-    """Shop-wide defaults of the restock rules (per product/variant overrides come later)."""
+    """Shop-wide defaults of the restock rules; `backinstock rules` sets shop, product and variant overrides
+    in the operational store (`backinstock/rules.py` says what each rule means)."""
 
     threshold: int = Field(default=1, ge=1)
     debounce_minutes: int = Field(default=5, ge=0)
     cooldown_hours: int = Field(default=24, ge=0)
+    batch_multiplier: float = Field(default=0.0, ge=0)  # 0: everyone waiting is released at the restock
+    batch_interval_minutes: int = Field(default=60, ge=1)
+    release: Literal["automatic", "manual"] = "automatic"
+    # A full read of every inventory level this often: levels no longer returned stop counting.
+    full_inventory_read_hours: float = Field(default=24.0, gt=0)
 
 
 class DispatchSettings(BaseModel):

@@ -722,3 +722,22 @@ def replay(
 def counts_by_status(connection: sa.Connection) -> dict[str, int]:
     jobs = notification_jobs.c
     return dict(connection.execute(sa.select(jobs.status, sa.func.count()).group_by(jobs.status)).all())
+
+
+def release_deferred(
+    connection: sa.Connection, *, shop: str, variant_id: str, decided_at: datetime, now: datetime
+) -> int:
+    """A variant restocked: its jobs that dispatch deferred (sold out again at send time) before the restock
+    was decided go back to `pending`, due now. They keep their priority, so they keep their place in signup
+    order. Returns how many moved."""
+    jobs = notification_jobs.c
+    return connection.execute(
+        sa.update(notification_jobs)
+        .where(
+            jobs.shop == shop,
+            jobs.variant_id == variant_id,
+            jobs.status == DEFERRED,
+            jobs.updated_at < decided_at,
+        )
+        .values(status=PENDING, due_at=now, updated_at=now, fence=jobs.fence + 1, **_RELEASED)
+    ).rowcount

@@ -303,6 +303,35 @@ rules = sa.Table(
     sa.UniqueConstraint("shop", "scope", "scope_id", "name"),
 )
 
+# Every set and clear of a rule, in order: detection reads the rules in force at any past instant from it,
+# so a later change never rewrites a decision already made. `value` is null for a clear.
+rule_changes = sa.Table(
+    "rule_changes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("shop", sa.String(255), nullable=False),
+    sa.Column("scope", sa.String(16), nullable=False),
+    sa.Column("scope_id", sa.String(255), nullable=False, server_default=""),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("value", sa.JSON),
+    sa.Column("changed_at", UTCDateTime, nullable=False),
+    sa.Column("changed_by", sa.String(255), nullable=False),
+    sa.Index(None, "shop", "changed_at"),
+)
+
+# A person's release of the targets a manual-release product holds (detection releases them from then on).
+manual_releases = sa.Table(
+    "manual_releases",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("shop", sa.String(255), nullable=False),
+    sa.Column("product_id", sa.String(255), nullable=False),
+    sa.Column("released_at", UTCDateTime, nullable=False),
+    sa.Column("released_by", sa.String(255), nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Index(None, "shop", "product_id"),
+)
+
 templates = sa.Table(
     "templates",
     metadata,
