@@ -2,8 +2,15 @@
 
 Only Dagster runs open the warehouse (one writing process at a time, serialised by the `warehouse` pool);
 no web process ever does. Conventions: every instant is a naive UTC TIMESTAMP; ids are Shopify gid strings;
-money is DECIMAL(14,2) in shop currency. `raw_shopify.*` is appended to (staging picks the newest version of
-each row); `raw_app.*` is a full copy of the operational store's tables, replaced each cycle.
+money is DECIMAL(14,2) in shop currency.
+
+Every raw row says when the product learned it, so a run as of T can use only what was known at T:
+`raw_shopify.*` is appended to, each row stamped `_ingested_at` (the instant of the poll that read it).
+`raw_app.*` copies the operational store: most tables are replaced whole each cycle (their rows change
+state); the logs that only grow (the webhook inbox, rule changes, manual releases) are appended to instead,
+so the warehouse keeps them even when the store purges old rows, each row stamped `_copied_at` and
+`_known_at`: its own instant (received_at, changed_at, released_at), or the copy's instant when the row
+only became visible after an earlier copy had already passed that instant.
 """
 
 from __future__ import annotations
@@ -32,7 +39,12 @@ RAW_SHOPIFY_TABLES: dict[str, str] = {
     "inventory_levels": """
         shop VARCHAR NOT NULL, inventory_level_id VARCHAR NOT NULL, inventory_item_id VARCHAR NOT NULL,
         location_id VARCHAR NOT NULL, available INTEGER, updated_at TIMESTAMP NOT NULL,
-        _ingested_at TIMESTAMP NOT NULL""",
+        _ingested_at TIMESTAMP NOT NULL, is_active BOOLEAN""",
+    # One row per location per inventory poll: a full read returns every level (inactive ones too), so a
+    # level it no longer returns has been removed.
+    "inventory_level_reads": """
+        shop VARCHAR NOT NULL, location_id VARCHAR NOT NULL, is_full_read BOOLEAN NOT NULL,
+        levels_read INTEGER NOT NULL, _ingested_at TIMESTAMP NOT NULL""",
     "products": """
         shop VARCHAR NOT NULL, product_id VARCHAR NOT NULL, title VARCHAR, handle VARCHAR, status VARCHAR,
         updated_at TIMESTAMP NOT NULL, _ingested_at TIMESTAMP NOT NULL""",
@@ -73,7 +85,21 @@ COPIED_STORE_TABLES: tuple[sa.Table, ...] = (
     store_tables.tracking_events,
     store_tables.webhook_inbox,
     store_tables.provider_events,
+    store_tables.rule_changes,
+    store_tables.manual_releases,
 )
+
+# Of those, the append-only logs, copied by appending their new rows, with the column that says when each
+# row happened (its `_known_at` unless it became visible late).
+APPENDED_STORE_TABLES: dict[str, str] = {
+    "webhook_inbox": "received_at",
+    "rule_changes": "changed_at",
+    "manual_releases": "released_at",
+}
+APPEND_COLUMNS = '"_copied_at" TIMESTAMP, "_known_at" TIMESTAMP'
+# Ids re-read below the newest one copied: a row whose transaction committed after a later id's was
+# invisible to the previous copy (PostgreSQL hands out ids before commit); it is appended now.
+APPEND_LOOKBACK_IDS = 1000
 
 
 def naive_utc(value: datetime | None) -> datetime | None:
@@ -113,6 +139,13 @@ def ensure_raw_schema(connection: duckdb.DuckDBPyConnection) -> None:
         connection.execute(f"CREATE TABLE IF NOT EXISTS raw_shopify.{name} ({columns})")
         add_missing_columns(connection, "raw_shopify", name, columns)
     for table in COPIED_STORE_TABLES:
+        columns = _duckdb_columns(table)
+        if table.name in APPENDED_STORE_TABLES:
+            # a log keeps every row it was ever given: it only gains columns
+            columns += f", {APPEND_COLUMNS}"
+            connection.execute(f"CREATE TABLE IF NOT EXISTS raw_app.{table.name} ({columns})")
+            add_missing_columns(connection, "raw_app", table.name, columns)
+            continue
         present = connection.execute(
             "SELECT column_name FROM information_schema.columns"
             " WHERE table_schema = 'raw_app' AND table_name = ? ORDER BY ordinal_position",
@@ -121,7 +154,7 @@ def ensure_raw_schema(connection: duckdb.DuckDBPyConnection) -> None:
         if present and [name for (name,) in present] != [column.name for column in table.columns]:
             # The store's table gained columns (a migration): a copy is replaced whole every cycle anyway.
             connection.execute(f"DROP TABLE raw_app.{table.name}")
-        connection.execute(f"CREATE TABLE IF NOT EXISTS raw_app.{table.name} ({_duckdb_columns(table)})")
+        connection.execute(f"CREATE TABLE IF NOT EXISTS raw_app.{table.name} ({columns})")
 
 
 def add_missing_columns(
@@ -182,9 +215,11 @@ def append_rows(
     return len(frame)
 
 
-def fetch_rows(connection: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
+def fetch_rows(
+    connection: duckdb.DuckDBPyConnection, sql: str, parameters: list[Any] | None = None
+) -> list[dict[str, Any]]:
     """The result of `sql` as one dict per row, keyed by column name."""
-    cursor = connection.execute(sql)
+    cursor = connection.execute(sql, parameters or [])
     columns = [column[0] for column in cursor.description]
     return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
@@ -223,6 +258,56 @@ def replace_copy(connection: duckdb.DuckDBPyConnection, table: sa.Table, rows: l
     finally:
         connection.unregister("copied_rows")
     return len(frame)
+
+
+def store_rows_to_copy(
+    store: sa.Connection, warehouse: duckdb.DuckDBPyConnection, table: sa.Table
+) -> list[dict[str, Any]]:
+    """What a copy of `table` reads from the store: every row, or for an append-only log the rows from just
+    below the newest id the warehouse holds (see APPEND_LOOKBACK_IDS)."""
+    query = sa.select(table)
+    if table.name in APPENDED_STORE_TABLES:
+        newest = warehouse.execute(f"SELECT max(id) FROM raw_app.{table.name}").fetchone()[0]
+        if newest is not None:
+            query = query.where(table.c.id > newest - APPEND_LOOKBACK_IDS)
+    return [dict(row._mapping) for row in store.execute(query.order_by(*table.primary_key.columns))]
+
+
+def copy_store_rows(
+    connection: duckdb.DuckDBPyConnection, table: sa.Table, rows: list[dict[str, Any]], copied_at: datetime
+) -> int:
+    """Land rows read by `store_rows_to_copy`, inside the caller's transaction: replace the copy, or append
+    the log's rows the warehouse does not hold yet. Returns the rows written."""
+    if table.name not in APPENDED_STORE_TABLES:
+        return replace_copy(connection, table, rows)
+    instant = APPENDED_STORE_TABLES[table.name]
+    previous_copy = connection.execute(f"SELECT max(_copied_at) FROM raw_app.{table.name}").fetchone()[0]
+    held = {
+        row[0]
+        for row in connection.execute(
+            f"SELECT id FROM raw_app.{table.name} WHERE id >= ?",
+            [min((row["id"] for row in rows), default=0)],
+        ).fetchall()
+    }
+    copied_at = naive_utc(copied_at)
+    new = []
+    for row in rows:
+        if row["id"] in held:
+            continue
+        converted = _warehouse_row(table, row)
+        happened = converted[instant]
+        late = previous_copy is not None and happened is not None and happened <= previous_copy
+        new.append({**converted, "_copied_at": copied_at, "_known_at": copied_at if late else happened})
+    if not new:
+        return 0
+    columns = [c.name for c in table.columns] + ["_copied_at", "_known_at"]
+    connection.register("copied_rows", pd.DataFrame(new, columns=columns))
+    try:
+        names = ", ".join(f'"{name}"' for name in columns)
+        connection.execute(f"INSERT INTO raw_app.{table.name} ({names}) SELECT {names} FROM copied_rows")
+    finally:
+        connection.unregister("copied_rows")
+    return len(new)
 
 
 def _warehouse_row(table: sa.Table, row: dict[str, Any]) -> dict[str, Any]:

@@ -22,9 +22,10 @@ query Locations($after: String) {
 LOCATION_INVENTORY_LEVELS = """
 query LocationInventoryLevels($locationId: ID!, $after: String, $query: String) {
   location(id: $locationId) {
-    inventoryLevels(first: 150, after: $after, query: $query) {
+    inventoryLevels(first: 150, after: $after, query: $query, includeInactive: true) {
       nodes {
         id
+        isActive
         updatedAt
         item { id }
         quantities(names: ["available"]) { name quantity updatedAt }

@@ -53,7 +53,8 @@ def read_locations(client: ShopifyClient) -> Iterator[dict[str, Any]]:
 def read_inventory_levels(
     client: ShopifyClient, location_ids: list[str], updated_since: datetime | None = None
 ) -> Iterator[dict[str, Any]]:
-    """The `available` quantity of every level changed since `updated_since`, location by location."""
+    """The `available` quantity of every level changed since `updated_since` (every level when None),
+    location by location, deactivated levels included (`is_active` false)."""
     search = updated_since_filter(updated_since)
     for location_id in location_ids:
         variables = {"locationId": location_id, "query": search}
@@ -67,6 +68,7 @@ def read_inventory_levels(
                 "inventory_item_id": node["item"]["id"],
                 "location_id": location_id,
                 "available": None if available is None else available["quantity"],
+                "is_active": node.get("isActive", True) is not False,
                 "updated_at": _instant((available or {}).get("updatedAt") or node["updatedAt"]),
             }
 

@@ -1,6 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
-from orchestration.defs.shopify.sync import OVERLAP, advance_watermark, read_from
+from orchestration.defs.shopify.sync import OVERLAP, advance_watermark, full_read_due, read_from
 
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 
@@ -24,3 +24,10 @@ def test_watermark_never_moves_backwards_and_survives_an_empty_read():
     previous = T0 - timedelta(minutes=10)
     assert advance_watermark(previous, [], T0) == previous
     assert advance_watermark(previous, [T0 - timedelta(hours=5)], T0) == previous
+
+
+def test_a_full_inventory_read_is_due_first_and_then_every_period():
+    every = timedelta(hours=24)
+    assert full_read_due(None, T0, every)
+    assert not full_read_due(T0 - timedelta(hours=23, minutes=59), T0, every)
+    assert full_read_due(T0 - every, T0, every)

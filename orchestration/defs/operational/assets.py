@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import dagster as dg
-import sqlalchemy as sa
 
 from backinstock.store.catalog import upsert_variants
 from orchestration.common import WAREHOUSE_POOL, store_engine
@@ -17,9 +16,10 @@ from orchestration.resources import BackInStockSettings, CycleClock
 from orchestration.warehouse import (
     COPIED_STORE_TABLES,
     connect,
+    copy_store_rows,
     ensure_raw_schema,
     fetch_rows,
-    replace_copy,
+    store_rows_to_copy,
     transaction,
 )
 
@@ -30,19 +30,19 @@ GROUP = "operational"
     specs=[dg.AssetSpec(["raw_app", table.name], group_name=GROUP) for table in COPIED_STORE_TABLES],
     pool=WAREHOUSE_POOL,
 )
-def operational_copies(settings: BackInStockSettings) -> Iterator[dg.MaterializeResult]:
-    """Subscriptions, jobs, attempts, suppressions, tracking events and the webhook inbox, as of now."""
+def operational_copies(settings: BackInStockSettings, clock: CycleClock) -> Iterator[dg.MaterializeResult]:
+    """Subscriptions, jobs, attempts, suppressions and tracking events as of now; the new rows of the webhook
+    inbox, rule changes and manual releases."""
     loaded = settings.load()
-    with store_engine(loaded.operational_store_url).connect() as store, store.begin():
-        snapshot = {
-            table.name: [dict(row._mapping) for row in store.execute(sa.select(table))]
-            for table in COPIED_STORE_TABLES
-        }
     with connect(loaded.warehouse) as warehouse:
         ensure_raw_schema(warehouse)
+        with store_engine(loaded.operational_store_url).connect() as store, store.begin():
+            snapshot = {
+                table.name: store_rows_to_copy(store, warehouse, table) for table in COPIED_STORE_TABLES
+            }
         with transaction(warehouse):
             counts = {
-                table.name: replace_copy(warehouse, table, snapshot[table.name])
+                table.name: copy_store_rows(warehouse, table, snapshot[table.name], clock.now())
                 for table in COPIED_STORE_TABLES
             }
     for name, count in counts.items():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -21,7 +21,7 @@ from backinstock.shopify import reads
 from backinstock.shopify.client import ShopifyClient
 from backinstock.tokens import Keyring
 from orchestration.common import WAREHOUSE_POOL
-from orchestration.defs.shopify.sync import advance_watermark, read_from
+from orchestration.defs.shopify.sync import advance_watermark, full_read_due, read_from
 from orchestration.resources import BackInStockSettings, CycleClock
 from orchestration.warehouse import (
     append_rows,
@@ -108,28 +108,62 @@ def locations(settings: BackInStockSettings, clock: CycleClock) -> dg.Materializ
     )
 
 
-def _read_levels(
-    client: ShopifyClient, warehouse: duckdb.DuckDBPyConnection, since: datetime | None
-) -> Iterable[dict[str, Any]]:
-    location_ids = [
-        row[0]
-        for row in warehouse.execute(
-            "SELECT DISTINCT location_id FROM raw_shopify.locations WHERE shop = ? ORDER BY 1",
-            [client.shop.domain],
-        ).fetchall()
-    ]
-    return reads.read_inventory_levels(client, location_ids, since)
+def _last_full_read(warehouse: duckdb.DuckDBPyConnection, shop: str) -> datetime | None:
+    row = warehouse.execute(
+        "SELECT max(_ingested_at) FROM raw_shopify.inventory_level_reads WHERE shop = ? AND is_full_read",
+        [shop],
+    ).fetchone()
+    return None if row[0] is None else row[0].replace(tzinfo=UTC)
 
 
-@dg.asset(
-    key=["raw_shopify", "inventory_levels"],
-    group_name=GROUP,
+def _levels_reader(every: timedelta, now: datetime) -> Callable[..., Batches]:
+    """Levels changed since the watermark, or every level (inactive ones too) when a full read is due, with
+    one `inventory_level_reads` row per location saying which it was."""
+
+    def read(client: ShopifyClient, warehouse: duckdb.DuckDBPyConnection, since: datetime | None) -> Batches:
+        shop = client.shop.domain
+        if full_read_due(_last_full_read(warehouse, shop), now, every):
+            since = None
+        location_ids = [
+            row[0]
+            for row in warehouse.execute(
+                "SELECT DISTINCT location_id FROM raw_shopify.locations WHERE shop = ? ORDER BY 1", [shop]
+            ).fetchall()
+        ]
+        levels = list(reads.read_inventory_levels(client, location_ids, since))
+        counted = {location_id: 0 for location_id in location_ids}
+        for level in levels:
+            counted[level["location_id"]] += 1
+        return {
+            "inventory_levels": levels,
+            "inventory_level_reads": [
+                {
+                    "shop": shop,
+                    "location_id": location_id,
+                    "is_full_read": since is None,
+                    "levels_read": count,
+                }
+                for location_id, count in counted.items()
+            ],
+        }
+
+    return read
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(["raw_shopify", "inventory_levels"], group_name=GROUP, deps=[locations]),
+        dg.AssetSpec(["raw_shopify", "inventory_level_reads"], group_name=GROUP, deps=[locations]),
+    ],
     pool=WAREHOUSE_POOL,
-    deps=[locations],
 )
-def inventory_levels(settings: BackInStockSettings, clock: CycleClock) -> dg.MaterializeResult:
-    """Polled `available` quantities: the reconciliation path beside webhooks, which can be lost."""
-    return _ingest_table(settings, clock, "inventory_levels", _read_levels)
+def inventory_levels(settings: BackInStockSettings, clock: CycleClock) -> Iterator[dg.MaterializeResult]:
+    """Polled `available` quantities: the reconciliation path beside webhooks, which can be lost. A full
+    read every `detection.full_inventory_read_hours` also finds levels no longer returned."""
+    every = timedelta(hours=settings.load().detection.full_inventory_read_hours)
+    counts = _ingest(settings, clock, "inventory_levels", _levels_reader(every, clock.now()))
+    for table in ("inventory_levels", "inventory_level_reads"):
+        yield dg.MaterializeResult(asset_key=["raw_shopify", table], metadata={"rows": counts.get(table, 0)})
 
 
 @dg.asset(key=["raw_shopify", "products"], group_name=GROUP, pool=WAREHOUSE_POOL)

@@ -27,3 +27,8 @@ def advance_watermark(
         return previous
     candidate = min(newest, sync_started_at)
     return candidate if previous is None else max(previous, candidate)
+
+
+def full_read_due(last_full_read: datetime | None, now: datetime, every: timedelta) -> bool:
+    """Whether this poll must read every inventory level: never read in full yet, or not for `every`."""
+    return last_full_read is None or now - last_full_read >= every
