@@ -17,9 +17,7 @@ again as of 2026-11-07 12:00 after more raw data arrived:
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -27,12 +25,9 @@ from typing import Any
 
 import duckdb
 import pytest
+from dbt_helpers import dbt, rows
 
 from orchestration.warehouse import append_rows, ensure_raw_schema
-
-REPO = Path(__file__).resolve().parents[2]
-PROJECT_DIR = REPO / "dbt_project"
-DBT = Path(sys.executable).with_name("dbt")
 
 SHOP = "test-shop.myshopify.com"
 L1, L2 = "gid://shopify/Location/1001", "gid://shopify/Location/1002"
@@ -459,36 +454,8 @@ def dbt_build(
     warehouse: Path, work: Path, as_of: str, *, unit_tests: bool = True
 ) -> subprocess.CompletedProcess[str]:
     """`dbt build` as the cycle runs it; unit tests (code, not data) only need to run once per module."""
-    environment = {**os.environ, "BACKINSTOCK_WAREHOUSE_PATH": str(warehouse), "DO_NOT_TRACK": "1"}
-    return subprocess.run(
-        [
-            str(DBT),
-            "build",
-            "--project-dir",
-            str(PROJECT_DIR),
-            "--profiles-dir",
-            str(PROJECT_DIR),
-            "--target-path",
-            str(work / "target"),
-            "--log-path",
-            str(work / "logs"),
-            "--vars",
-            json.dumps({"as_of": as_of}),
-            *([] if unit_tests else ["--exclude-resource-type", "unit_test"]),
-        ],
-        cwd=PROJECT_DIR,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def rows(warehouse: Path, sql: str) -> list[dict[str, Any]]:
-    with duckdb.connect(str(warehouse), read_only=True) as connection:
-        cursor = connection.execute(sql)
-        columns = [column[0] for column in cursor.description]
-        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    skipped = [] if unit_tests else ["--exclude-resource-type", "unit_test"]
+    return dbt("build", warehouse, work, {"as_of": as_of}, *skipped, timeout=120)
 
 
 def restock_id(variant: str, restocked_at: str) -> str:
@@ -501,6 +468,7 @@ MARTS = (
     "variants",
     "restock_events",
     "notification_targets",
+    "target_releases",
     "orders",
     "notification_attributions",
     "notification_attributions_click_only",
@@ -539,19 +507,28 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def test_restocks_as_of_the_first_build(built: dict[str, Any]) -> None:
-    assert built["first"]["restock_events"] == [
-        {
-            "restock_event_id": restock_id(V1, "2026-11-02 09:00:00"),
-            "shop": SHOP,
-            "variant_id": V1,
-            "product_id": P1,
-            "restocked_at": naive("2026-11-02 09:00"),
-            "sellable_quantity": 3,
-            "threshold": 1,
-            "debounce_minutes": 5,
-            "cooldown_hours": 24,
-        }
-    ]
+    (restock,) = built["first"]["restock_events"]
+    assert {key: restock[key] for key in RESTOCK_DECISION} == {
+        "restock_event_id": restock_id(V1, "2026-11-02 09:00:00"),
+        "shop": SHOP,
+        "variant_id": V1,
+        "product_id": P1,
+        "restocked_at": naive("2026-11-02 09:00"),
+        "decided_at": naive("2026-11-02 09:05"),  # the debounce held from the webhook received at 09:00:02
+        "fired_by": "restock",
+        "sellable_quantity": 3,
+        "threshold": 1,
+        "debounce_minutes": 5,
+        "cooldown_hours": 24,
+        "release_mode": "automatic",
+    }
+    assert restock["started_by_fact_id"] == "webhook|1" and restock["ended_at_decision"] is None
+
+
+RESTOCK_DECISION = (
+    "restock_event_id", "shop", "variant_id", "product_id", "restocked_at", "decided_at", "fired_by",
+    "sellable_quantity", "threshold", "debounce_minutes", "cooldown_hours", "release_mode",
+)  # fmt: skip
 
 
 def test_restocks_as_of_the_second_build(built: dict[str, Any]) -> None:
@@ -584,6 +561,7 @@ def test_first_targets(built: dict[str, Any]) -> None:
         "locale": "en",
         "signed_up_at": naive("2026-11-01 10:00"),
         "restocked_at": naive("2026-11-02 09:00"),
+        "decided_at": naive("2026-11-02 09:05"),
         "target_rank": 1,
         "product_title": "Wool Hat",
         "variant_title": "Red",
@@ -745,13 +723,18 @@ def test_kpi_daily_spine_fills_quiet_days(built: dict[str, Any]) -> None:
 
 
 def test_a_replay_at_an_earlier_as_of_gives_the_earlier_answer(built: dict[str, Any]) -> None:
-    """Everything but the frozen targets is recomputed; later data is ignored (o1's refund, o5, o6). The
-    KPIs count only the targets of restocks known as of the replay (V4's restock, at 11:57, is pending
-    again)."""
+    """Decisions are append-only facts: a replay adds none, and what had been decided by then is what the
+    first build decided. Everything else is recomputed from what was known then (later data is ignored: o1's
+    refund, o5, o6); the KPIs count the restocks and targets decided by then (V4's restock, decided at 12:02,
+    is not there yet)."""
+    decisions = ("restock_events", "notification_targets", "target_releases")
+    for mart in decisions:
+        assert built["replay"][mart] == built["second"][mart], mart
+    decided = [row for row in built["replay"]["restock_events"] if row["decided_at"] <= naive(AS_OF_1)]
+    assert decided == built["first"]["restock_events"]
     for mart in MARTS:
-        if mart != "notification_targets":
+        if mart not in decisions:
             assert built["replay"][mart] == built["first"][mart], mart
-    assert built["replay"]["notification_targets"] == built["second"]["notification_targets"]
 
 
 def test_the_catalog_is_one_row_per_variant_with_its_product_as_of(built: dict[str, Any]) -> None:

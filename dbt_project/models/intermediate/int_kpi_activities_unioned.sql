@@ -71,6 +71,7 @@ restocks as (
     select shop, 'restock', restock_event_id, restocked_at, null, product_id, variant_id, null,
         restock_event_id
     from {{ ref('restock_events') }}
+    where decided_at <= {{ as_of() }}  -- fired restocks are appended: a replay counts those decided by then
 
 ),
 
@@ -84,6 +85,7 @@ targets as (
     inner join {{ ref('restock_events') }} as restocks
         on restocks.restock_event_id = targets.restock_event_id
     where targets.signed_up_at <= {{ as_of() }}
+        and restocks.decided_at <= {{ as_of() }}
 
 ),
 

@@ -13,6 +13,7 @@ activities as (
 restocks as (
 
     select * from {{ ref('restock_events') }}
+    where decided_at <= {{ as_of() }}  -- fired restocks are appended: a replay reads those decided by then
 
 ),
 

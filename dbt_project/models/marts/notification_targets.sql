@@ -4,26 +4,31 @@
         unique_key='subscription_id',
         incremental_strategy='append',
         on_schema_change='fail',
-        full_refresh=false
+        full_refresh=(none if var('rebuild_decisions') else false)
     )
 }}
--- Frozen targets: who a restock answers. A subscription is answered by exactly one restock, the first restock
--- of its variant with restocked_at >= the subscription's created_at, unless it was unsubscribed at or before
--- restocked_at. Incremental and never fully refreshed: once a subscription has a row, the row never changes;
--- each run adds only subscriptions without one. target_rank orders an event's targets by signup time
--- (1 = earliest); a target added to an event later is ranked after the ones already written.
--- The message context (titles, handle, price, shop name) is frozen with the target.
+-- Frozen targets: who a fired restock answers. A subscription (from its confirmation: stg_app__subscriptions)
+-- is answered by exactly one restock, the first fired restock of its variant at or after its signup, unless it
+-- was unsubscribed at or before that restock. Appended when decided and never changed: each run adds only
+-- subscriptions without a row whose answering restock has been decided. target_rank orders a restock's
+-- targets by signup (1 = earliest); a target added to a restock later (a signup the store committed late)
+-- is ranked after the ones already written. The message context (titles, handle, price, shop name) is the
+-- catalog as the product knew it when the restock was decided.
 with
 
 subscriptions as (
 
     select * from {{ ref('stg_app__subscriptions') }}
+    {% if is_incremental() %}
+    where subscription_id not in (select subscription_id from {{ this }})
+    {% endif %}
 
 ),
 
 restocks as (
 
     select * from {{ ref('restock_events') }}
+    where decided_at <= {{ as_of() }}
 
 ),
 
@@ -33,17 +38,14 @@ first_restock as (
         subscriptions.*,
         restocks.restock_event_id,
         restocks.product_id as restocked_product_id,
-        restocks.restocked_at
+        restocks.restocked_at,
+        restocks.decided_at
 
     from subscriptions
-    inner join restocks
+    asof inner join restocks
         on restocks.shop = subscriptions.shop
         and restocks.variant_id = subscriptions.variant_id
         and restocks.restocked_at >= subscriptions.created_at
-    qualify row_number() over (
-        partition by subscriptions.subscription_id
-        order by restocks.restocked_at
-    ) = 1
 
 ),
 
@@ -58,35 +60,16 @@ answered as (
 
 {% if is_incremental() %}
 
-existing as (
-
-    select subscription_id, restock_event_id, target_rank from {{ this }}
-
-),
-
-new_targets as (
-
-    select *
-    from answered
-    where subscription_id not in (select subscription_id from existing)
-
-),
-
 ranks_taken as (
 
     select restock_event_id, max(target_rank) as last_rank
-    from existing
+    from {{ this }}
+    where restock_event_id in (select restock_event_id from answered)
     group by restock_event_id
 
 ),
 
 {% else %}
-
-new_targets as (
-
-    select * from answered
-
-),
 
 ranks_taken as (
 
@@ -102,20 +85,26 @@ ranks_taken as (
 ranked as (
 
     select
-        new_targets.*,
+        answered.*,
         coalesce(ranks_taken.last_rank, 0) + row_number() over (
-            partition by new_targets.restock_event_id
-            order by new_targets.created_at, new_targets.subscription_id
+            partition by answered.restock_event_id
+            order by answered.created_at, answered.subscription_id
         ) as target_rank
 
-    from new_targets
-    left join ranks_taken on ranks_taken.restock_event_id = new_targets.restock_event_id
+    from answered
+    left join ranks_taken on ranks_taken.restock_event_id = answered.restock_event_id
 
 ),
 
-variants as (
+variant_versions as (
 
-    select * from {{ ref('variants') }}
+    select * from {{ ref('stg_shopify__variant_versions') }}
+
+),
+
+product_versions as (
+
+    select * from {{ ref('stg_shopify__product_versions') }}
 
 ),
 
@@ -125,34 +114,54 @@ shops as (
 
 ),
 
+with_variant as (
+
+    select ranked.*, variant_versions.variant_title, variant_versions.price
+    from ranked
+    asof left join variant_versions
+        on variant_versions.shop = ranked.shop
+        and variant_versions.variant_id = ranked.variant_id
+        and variant_versions.known_at <= ranked.decided_at
+
+),
+
+with_product as (
+
+    select with_variant.*, product_versions.product_title, product_versions.product_handle
+    from with_variant
+    asof left join product_versions
+        on product_versions.shop = with_variant.shop
+        and product_versions.product_id = coalesce(with_variant.restocked_product_id, with_variant.product_id)
+        and product_versions.known_at <= with_variant.decided_at
+
+),
+
 final as (
 
     select
-        cast({{ target_id('ranked.restock_event_id', 'ranked.subscription_id') }} as varchar) as target_id,
-        cast(ranked.restock_event_id as varchar) as restock_event_id,
-        ranked.shop,
-        ranked.variant_id,
-        coalesce(ranked.restocked_product_id, ranked.product_id) as product_id,
-        cast(ranked.subscription_id as bigint) as subscription_id,
-        ranked.channel,
-        ranked.contact,
-        ranked.locale,
-        ranked.created_at as signed_up_at,
-        ranked.restocked_at,
-        cast(ranked.target_rank as bigint) as target_rank,
-        variants.product_title,
-        variants.variant_title,
-        variants.product_handle,
-        variants.price,
+        cast({{ target_id('with_product.restock_event_id', 'with_product.subscription_id') }} as varchar) as target_id,
+        cast(with_product.restock_event_id as varchar) as restock_event_id,
+        with_product.shop,
+        with_product.variant_id,
+        coalesce(with_product.restocked_product_id, with_product.product_id) as product_id,
+        cast(with_product.subscription_id as bigint) as subscription_id,
+        with_product.channel,
+        with_product.contact,
+        with_product.locale,
+        with_product.created_at as signed_up_at,
+        with_product.restocked_at,
+        with_product.decided_at,
+        cast(with_product.target_rank as bigint) as target_rank,
+        with_product.product_title,
+        with_product.variant_title,
+        with_product.product_handle,
+        cast(with_product.price as decimal(14, 2)) as price,
         shops.currency_code,
         shops.shop_name
 
-    from ranked
-    left join variants
-        on variants.shop = ranked.shop
-        and variants.variant_id = ranked.variant_id
+    from with_product
     left join shops
-        on shops.shop = ranked.shop
+        on shops.shop = with_product.shop
 
 )
 

@@ -1,13 +1,31 @@
--- inventory_levels/update webhooks as inventory observations. Ids come from admin_graphql_api_id
--- ('gid://shopify/InventoryLevel/{location}?inventory_item_id={item}': exact, where the JSON integers may not
--- be), rebuilt as the gids the polled data uses; updated_at (ISO with offset) becomes naive UTC.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        unique_key='webhook_inbox_id',
+        on_schema_change='fail'
+    )
+}}
+-- inventory_levels/update, /connect and /disconnect webhooks, parsed once: each run parses only the inbox
+-- rows it has not parsed yet (the inbox copy only grows). Ids come from the payload's location_id and
+-- inventory_item_id (JSON integers, read exactly as text), never from the number inside
+-- admin_graphql_api_id: an InventoryLevel id is opaque. A disconnect carries no updated_at: it happened when
+-- Shopify triggered the webhook. A webhook that cannot be used keeps its row with `parse_error` saying why,
+-- so it is counted and surfaced (a warn test), never dropped silently.
 with
 
 source as (
 
     select * from {{ source('app', 'webhook_inbox') }}
-    where topic = 'inventory_levels/update'
-        and json_valid(payload)
+    where topic in ('inventory_levels/update', 'inventory_levels/connect', 'inventory_levels/disconnect')
+    {% if is_incremental() %}
+        -- rows below the newest id parsed can still arrive (a late commit): look a little way back
+        and id > (select coalesce(max(webhook_inbox_id), 0) - 1000 from {{ this }})
+        and id not in (
+            select webhook_inbox_id from {{ this }}
+            where webhook_inbox_id > (select coalesce(max(webhook_inbox_id), 0) - 1000 from {{ this }})
+        )
+    {% endif %}
 
 ),
 
@@ -16,21 +34,17 @@ parsed as (
     select
         id as webhook_inbox_id,
         shop,
+        topic,
         webhook_id,
         event_id,
-        api_version,
         triggered_at,
         received_at,
-        json_extract_string(payload, '$.admin_graphql_api_id') as admin_graphql_api_id,
-        regexp_extract(
-            json_extract_string(payload, '$.admin_graphql_api_id'),
-            'InventoryLevel/(\d+)\?inventory_item_id=(\d+)',
-            ['location_number', 'item_number']
-        ) as level_numbers,
-        json_extract_string(payload, '$.location_id') as payload_location_id,
-        json_extract_string(payload, '$.inventory_item_id') as payload_inventory_item_id,
-        try_cast(json_extract_string(payload, '$.available') as integer) as available,
-        json_extract_string(payload, '$.updated_at') as updated_at_text
+        coalesce(_known_at, received_at) as known_at,
+        json_valid(payload) as is_json,
+        case when json_valid(payload) then json_extract_string(payload, '$.location_id') end as location_number,
+        case when json_valid(payload) then json_extract_string(payload, '$.inventory_item_id') end as item_number,
+        case when json_valid(payload) then json_extract_string(payload, '$.available') end as available_text,
+        case when json_valid(payload) then json_extract_string(payload, '$.updated_at') end as updated_at_text
 
     from source
 
@@ -41,17 +55,29 @@ renamed as (
     select
         webhook_inbox_id,
         shop,
+        topic,
         webhook_id,
         event_id,
-        api_version,
-        'gid://shopify/InventoryItem/'
-            || coalesce(nullif(level_numbers.item_number, ''), payload_inventory_item_id) as inventory_item_id,
-        'gid://shopify/Location/'
-            || coalesce(nullif(level_numbers.location_number, ''), payload_location_id) as location_id,
-        available,
-        coalesce({{ iso_to_naive_utc('updated_at_text') }}, triggered_at) as updated_at,
+        'gid://shopify/InventoryItem/' || item_number as inventory_item_id,
+        'gid://shopify/Location/' || location_number as location_id,
+        try_cast(available_text as integer) as available,
+        topic != 'inventory_levels/disconnect' as is_connected,
+        case
+            when topic = 'inventory_levels/disconnect' then coalesce(triggered_at, received_at)
+            else {{ iso_to_naive_utc('updated_at_text') }}
+        end as shopify_updated_at,
         triggered_at,
-        received_at
+        received_at,
+        known_at,
+        case
+            when not is_json then 'payload is not JSON'
+            when not regexp_full_match(coalesce(item_number, ''), '\d+') then 'no numeric inventory_item_id'
+            when not regexp_full_match(coalesce(location_number, ''), '\d+') then 'no numeric location_id'
+            when topic != 'inventory_levels/disconnect' and {{ iso_to_naive_utc('updated_at_text') }} is null
+                then 'no ISO-8601 updated_at'
+            when available_text is not null and try_cast(available_text as integer) is null
+                then 'available is not an integer'
+        end as parse_error
 
     from parsed
 
@@ -62,23 +88,21 @@ final as (
     select
         webhook_inbox_id,
         shop,
+        topic,
         webhook_id,
         event_id,
-        api_version,
-        replace(location_id, 'gid://shopify/Location/', 'gid://shopify/InventoryLevel/')
-            || '?inventory_item_id=' || replace(inventory_item_id, 'gid://shopify/InventoryItem/', '')
-            as inventory_level_id,
         inventory_item_id,
         location_id,
         available,
-        updated_at,
+        is_connected,
+        -- never later than when we received it (a clock ahead of ours is taken at our instant)
+        least(shopify_updated_at, known_at) as updated_at,
         triggered_at,
-        received_at
+        received_at,
+        known_at,
+        parse_error
 
     from renamed
-    where updated_at <= {{ as_of() }}
-        and inventory_item_id is not null
-        and location_id is not null
 
 )
 

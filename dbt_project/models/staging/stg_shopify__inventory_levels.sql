@@ -1,6 +1,6 @@
--- Polled inventory levels as observations: one row per level and Shopify updated_at (a poll that re-reads an
--- unchanged level lands the same observation again: keep the newest ingest). Observations after as_of are
--- ignored.
+-- Polled inventory levels as observations, known from the poll that read them (_ingested_at), none known
+-- after as_of. Shopify's updated_at orders them; it is never later than when we learned it (a clock ahead of
+-- ours is taken at our instant). A deactivated level is returned inactive: it is no longer connected.
 with
 
 source as (
@@ -17,23 +17,13 @@ renamed as (
         inventory_item_id,
         location_id,
         available,
-        updated_at,
-        _ingested_at as ingested_at
+        coalesce(is_active, true) as is_connected,
+        least(updated_at, _ingested_at) as updated_at,
+        _ingested_at as known_at
 
     from source
-    where updated_at <= {{ as_of() }}
-
-),
-
-deduplicated as (
-
-    select *
-    from renamed
-    qualify row_number() over (
-        partition by shop, inventory_level_id, updated_at
-        order by ingested_at desc
-    ) = 1
+    where _ingested_at <= {{ as_of() }}
 
 )
 
-select * from deduplicated
+select * from renamed

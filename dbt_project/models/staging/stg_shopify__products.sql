@@ -1,3 +1,4 @@
+-- One row per product: its newest version known (ingested) at or before as_of.
 with
 
 source as (
@@ -18,7 +19,7 @@ renamed as (
         _ingested_at as ingested_at
 
     from source
-    where updated_at <= {{ as_of() }}
+    where _ingested_at <= {{ as_of() }}
 
 ),
 

@@ -1,4 +1,4 @@
--- One row per variant: its newest version with updated_at at or before as_of. `can_restock` marks the
+-- One row per variant: its newest version known (ingested) at or before as_of. `can_restock` marks the
 -- variants the rules apply to: stock tracked by Shopify and policy DENY (CONTINUE keeps selling at 0).
 with
 
@@ -25,7 +25,7 @@ renamed as (
         _ingested_at as ingested_at
 
     from source
-    where updated_at <= {{ as_of() }}
+    where _ingested_at <= {{ as_of() }}
 
 ),
 

@@ -30,6 +30,9 @@ def dbt_vars(settings: Settings) -> dict[str, Any]:
         "threshold": settings.detection.threshold,
         "debounce_minutes": settings.detection.debounce_minutes,
         "cooldown_hours": settings.detection.cooldown_hours,
+        "batch_multiplier": settings.detection.batch_multiplier,
+        "batch_interval_minutes": settings.detection.batch_interval_minutes,
+        "release": settings.detection.release,
         **attribution_vars(settings.attribution),
         "shop_rules": {
             shop.domain: {

@@ -22,6 +22,8 @@ PUBLISHED_MARTS = (
     "restock_events",
     "notification_targets",
     "notification_attributions",
+    "target_releases",
+    "restock_late_data",
 )
 
 

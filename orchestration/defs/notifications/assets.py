@@ -1,4 +1,4 @@
-"""From the frozen targets mart to messages: enqueue one job per target, then dispatch due jobs.
+"""From the released targets to messages: enqueue one job per released target, then dispatch due jobs.
 
 Enqueueing is idempotent (one job per subscription, enforced by the store), so re-running a cycle, or a
 cycle after a crash, never creates a second job. Dispatch runs the dispatcher (`dispatch.worker.run`) until
@@ -9,19 +9,37 @@ from __future__ import annotations
 
 import dagster as dg
 
-from backinstock.store.jobs import enqueue_targets
+from backinstock.clock import utc
+from backinstock.store.jobs import enqueue_targets, release_deferred
 from dispatch.worker import run as run_dispatcher
 from orchestration.common import WAREHOUSE_POOL, store_engine
 from orchestration.resources import BackInStockSettings, CycleClock
-from orchestration.warehouse import connect, fetch_rows
+from orchestration.warehouse import connect, fetch_rows, naive_utc
 
 GROUP = "notifications"
 
+# Released targets without a job yet (the copy of the store's jobs is this cycle's; the store's unique
+# subscription_id makes a second enqueue of the same target a no-op anyway).
 NEW_TARGETS = """
-SELECT t.*
+SELECT t.*, r.released_at
 FROM notification_targets AS t
-WHERE NOT EXISTS (SELECT 1 FROM raw_app.notification_jobs AS j WHERE j.subscription_id = t.subscription_id)
-ORDER BY t.restocked_at, t.target_rank
+INNER JOIN target_releases AS r ON r.target_id = t.target_id
+WHERE r.released_at <= CAST(? AS TIMESTAMP)
+    AND NOT EXISTS (SELECT 1 FROM raw_app.notification_jobs AS j WHERE j.subscription_id = t.subscription_id)
+ORDER BY r.released_at, t.restocked_at, t.target_rank
+"""
+
+# Variants with jobs dispatch deferred (sold out again at send time), with their newest restock: jobs deferred
+# before it was decided go back to the queue (backinstock.store.jobs.release_deferred).
+RESTOCKED_WITH_DEFERRED_JOBS = """
+SELECT e.shop, e.variant_id, max(e.decided_at) AS decided_at
+FROM restock_events AS e
+WHERE e.decided_at <= CAST(? AS TIMESTAMP)
+    AND EXISTS (
+        SELECT 1 FROM raw_app.notification_jobs AS j
+        WHERE j.shop = e.shop AND j.variant_id = e.variant_id AND j.status = 'deferred'
+    )
+GROUP BY e.shop, e.variant_id
 """
 
 
@@ -29,16 +47,31 @@ ORDER BY t.restocked_at, t.target_rank
     key=["operational", "notification_jobs"],
     group_name=GROUP,
     pool=WAREHOUSE_POOL,
-    deps=[dg.AssetKey("notification_targets")],
+    deps=[dg.AssetKey("notification_targets"), dg.AssetKey("target_releases"), dg.AssetKey("restock_events")],
 )
 def notification_jobs(settings: BackInStockSettings, clock: CycleClock) -> dg.MaterializeResult:
-    """Targets without a job yet become `pending` jobs in the operational store."""
+    """Released targets without a job yet become `pending` jobs in the operational store; a variant's
+    deferred jobs go back to the queue at its next restock."""
     loaded = settings.load()
+    as_of = naive_utc(clock.now())
     with connect(loaded.warehouse, read_only=True) as warehouse:
-        targets = fetch_rows(warehouse, NEW_TARGETS)
+        targets = fetch_rows(warehouse, NEW_TARGETS, [as_of])
+        restocked = fetch_rows(warehouse, RESTOCKED_WITH_DEFERRED_JOBS, [as_of])
     with store_engine(loaded.operational_store_url).begin() as store:
         inserted = enqueue_targets(store, targets, clock.now())
-    return dg.MaterializeResult(metadata={"targets_read": len(targets), "jobs_enqueued": inserted})
+        requeued = sum(
+            release_deferred(
+                store,
+                shop=row["shop"],
+                variant_id=row["variant_id"],
+                decided_at=utc(row["decided_at"]),
+                now=clock.now(),
+            )
+            for row in restocked
+        )
+    return dg.MaterializeResult(
+        metadata={"targets_read": len(targets), "jobs_enqueued": inserted, "deferred_requeued": requeued}
+    )
 
 
 @dg.asset(key=["operational", "notification_deliveries"], group_name=GROUP, deps=[notification_jobs])
