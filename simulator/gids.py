@@ -7,8 +7,9 @@ def gid(kind: str, number: int) -> str:
     return f"gid://shopify/{kind}/{number}"
 
 
-def inventory_level_gid(location_id: int, inventory_item_id: int) -> str:
-    return f"gid://shopify/InventoryLevel/{location_id}?inventory_item_id={inventory_item_id}"
+def inventory_level_gid(level_number: int, inventory_item_id: int) -> str:
+    """An InventoryLevel's gid: its own opaque number (not its location's), with the item."""
+    return f"gid://shopify/InventoryLevel/{level_number}?inventory_item_id={inventory_item_id}"
 
 
 def gid_number(text: str, kind: str) -> int | None:

@@ -3,10 +3,9 @@
 The rules are those of docs/architecture.md, re-implemented here from their text (nothing is imported from
 the product), with the rule parameters as arguments:
 
-- sellable quantity: sum over locations of max(available, 0), each location's latest change at or before t;
-- restocks: in stock while sellable >= threshold; segments of constant state shorter than the debounce are
-  dropped (the last one measured to as_of), same-state neighbours merged, an in segment after an out segment
-  is a candidate at its start, fired under a sequential cooldown;
+- restocks: simulator/restock_truth.py, from what the simulator told the product and when (the sellable
+  stock on the product's timeline, debounced, decided when confirmed by what was known, outside the last
+  restock's cooldown, and the first instant the subscribers waiting since (signups in effect) can be told);
 - signups (double opt-in): a signup request the storefront accepted (2xx) takes effect when its person
   clicks the confirmation, if that is before `confirm_hours` after the request and the contact did not opt
   out in between; a shop without double opt-in takes it at the request, unless the contact had opted out
@@ -19,7 +18,6 @@ the product), with the rule parameters as arguments:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -44,6 +42,7 @@ from simulator.kpis import (
     parse_times,
     succeeded,
 )
+from simulator.restock_truth import fired_restocks
 
 ZERO = Decimal("0.00")
 
@@ -87,52 +86,6 @@ class Target:
     restocked_at: datetime
 
 
-# --- the rules, as pure functions ---------------------------------------------------------------------------
-
-
-def sellable_history(changes: Iterable[tuple[datetime, str, int]]) -> list[tuple[datetime, int]]:
-    """(instant, sellable) after each instant with changes; `changes` are (instant, location, available)."""
-    latest: dict[str, int] = {}
-    history: list[tuple[datetime, int]] = []
-    for at, location, available in sorted(changes, key=lambda change: change[0]):
-        latest[location] = available
-        sellable = sum(max(value, 0) for value in latest.values())
-        if history and history[-1][0] == at:
-            history[-1] = (at, sellable)
-        else:
-            history.append((at, sellable))
-    return history
-
-
-def restock_instants(history: list[tuple[datetime, int]], as_of: datetime, rules: Rules) -> list[datetime]:
-    """The restocks a variant's sellable history gives as of `as_of` (see the module docstring)."""
-    states: list[tuple[datetime, bool]] = []
-    for at, sellable in history:
-        if at > as_of:
-            break
-        in_stock = sellable >= rules.threshold
-        if not states or states[-1][1] != in_stock:
-            states.append((at, in_stock))
-    ends = [start for start, _ in states[1:]] + [as_of] * bool(states)
-    debounce = timedelta(minutes=rules.debounce_minutes)
-    lasting = [
-        (start, state) for (start, state), end in zip(states, ends, strict=True) if end - start >= debounce
-    ]
-    merged: list[tuple[datetime, bool]] = []
-    for start, state in lasting:
-        if not merged or merged[-1][1] != state:
-            merged.append((start, state))
-    candidates = [
-        start for (start, state), (_, before) in zip(merged[1:], merged, strict=False) if state and not before
-    ]
-    fired: list[datetime] = []
-    cooldown = timedelta(hours=rules.cooldown_hours)
-    for candidate in candidates:
-        if not fired or candidate >= fired[-1] + cooldown:
-            fired.append(candidate)
-    return fired
-
-
 # --- from the log to the figures ---------------------------------------------------------------------------
 
 
@@ -142,28 +95,6 @@ def by_kind(events: list[dict[str, Any]], as_of: datetime) -> dict[str, list[dic
         if event["at"] <= as_of:
             kinds[event["kind"]].append(event)
     return kinds
-
-
-def _restocks(
-    variants: list[dict[str, Any]], inventory: list[dict[str, Any]], as_of: datetime, rules: Rules
-) -> list[tuple[str, datetime]]:
-    restockable = {
-        event["inventory_item_id"]: event["variant_id"]
-        for event in variants
-        if event["tracked"] and event["inventory_policy"] == "DENY"
-    }
-    changes: dict[str, list[tuple[datetime, str, int]]] = defaultdict(list)
-    for event in inventory:
-        if event["inventory_item_id"] in restockable:
-            changes[event["inventory_item_id"]].append(
-                (event["at"], event["location_id"], event["available"])
-            )
-    found = [
-        (restockable[item], at)
-        for item, item_changes in changes.items()
-        for at in restock_instants(sellable_history(item_changes), as_of, rules)
-    ]
-    return sorted(found, key=lambda restock: (restock[1], restock[0]))
 
 
 def _opt_outs(unsubscribes: list[dict[str, Any]]) -> list[tuple[int, datetime, str]]:
@@ -241,8 +172,13 @@ def ground_truth(events: list[dict[str, Any]], as_of: datetime, rules: Rules = R
     zone = ZoneInfo(shop["timezone"])
     kinds = by_kind(events, as_of)
     products = {event["variant_id"]: event["product_id"] for event in kinds["variant"]}
-    restocks = _restocks(kinds["variant"], kinds["inventory"], as_of, rules)
     signups = subscriptions_in_effect(kinds["signup"], kinds["confirm"], kinds["unsubscribe"], rules)
+    restocks = [
+        (restock.variant_id, restock.restocked_at)
+        for restock in fired_restocks(
+            events, [(s.variant_id, s.signed_up_at) for s in signups], as_of, rules, parse_instant
+        )
+    ]
     targets = _targets(signups, kinds["unsubscribe"], restocks)
     jobs = jobs_from(kinds["send"], kinds["open"] + kinds["click"], products, targets)
     orders = orders_as_of(kinds)

@@ -120,11 +120,16 @@ def order_money(order: Order, presentment: Decimal, shop: Decimal | None = None)
     }
 
 
-class AdminGraph:
-    """Builds GraphQL-shaped views of one store."""
+Served = Callable[..., None]
 
-    def __init__(self, store: Store) -> None:
+
+class AdminGraph:
+    """Builds GraphQL-shaped views of one store. `served(kind, **fields)` hears every level, variant,
+    product and location handed out, so the ground truth knows what the product could learn and when."""
+
+    def __init__(self, store: Store, served: Served | None = None) -> None:
         self.store = store
+        self.served = served or (lambda kind, **fields: None)
 
     def root(self) -> dict[str, Any]:
         return {
@@ -171,7 +176,9 @@ class AdminGraph:
             location for location in self.store.locations.values() if includeInactive or location.is_active
         ]
         rows = searched(rows, lambda loc: {"updated_at": loc.created_at, "created_at": loc.created_at}, query)
-        return connection(rows, lambda loc: [loc.id], self.location, **page)
+        return connection(
+            rows, lambda loc: [loc.id], self._served(self.location, self._location_served), **page
+        )
 
     def location(self, location: Location) -> dict[str, Any]:
         return {
@@ -182,14 +189,71 @@ class AdminGraph:
             "fulfillsOnlineOrders": location.fulfills_online_orders,
             "createdAt": format_instant(location.created_at),
             "updatedAt": format_instant(location.created_at),
-            "inventoryLevels": lambda info, query=None, **page: self._levels(
-                [lv for lv in self.store.levels.values() if lv.location_id == location.id], query, page
+            "inventoryLevels": lambda info, query=None, includeInactive=False, **page: self._levels(
+                [lv for lv in self.store.levels.values() if lv.location_id == location.id],
+                query,
+                page,
+                includeInactive,
+                self._served(self.level, self._level_served),
             ),
         }
 
-    def _levels(self, levels: list[Level], query: str | None, page: dict[str, Any]) -> dict:
+    def _levels(
+        self,
+        levels: list[Level],
+        query: str | None,
+        page: dict[str, Any],
+        include_inactive: bool = False,
+        to_node: Callable[[Level], dict[str, Any]] | None = None,
+    ) -> dict:
+        """A deactivated level is returned only when asked for (`includeInactive`), with isActive false."""
+        levels = [lv for lv in levels if include_inactive or lv.is_active]
         rows = searched(levels, lambda lv: {"updated_at": lv.updated_at, "created_at": lv.created_at}, query)
-        return connection(rows, lambda lv: [lv.location_id, lv.inventory_item_id], self.level, **page)
+        return connection(
+            rows, lambda lv: [lv.location_id, lv.inventory_item_id], to_node or self.level, **page
+        )
+
+    # What the sync reads (root connections, a location's levels) is heard by `served`; the same objects
+    # reached another way (an order's line, a single variant looked up) are not: nothing syncs from them.
+
+    def _served(self, to_node: Callable[[Any], dict[str, Any]], hear: Callable[[Any], None]):
+        def node(row: Any) -> dict[str, Any]:
+            hear(row)
+            return to_node(row)
+
+        return node
+
+    def _location_served(self, location: Location) -> None:
+        self.served(
+            "served_location",
+            location_id=gid("Location", location.id),
+            is_active=location.is_active,
+            fulfills_online_orders=location.fulfills_online_orders,
+        )
+
+    def _level_served(self, level: Level) -> None:
+        self.served(
+            "served_level",
+            inventory_level_id=inventory_level_gid(level.id, level.inventory_item_id),
+            inventory_item_id=gid("InventoryItem", level.inventory_item_id),
+            location_id=gid("Location", level.location_id),
+            available=level.available,
+            is_active=level.is_active,
+            updated_at=format_instant(level.updated_at),
+        )
+
+    def _product_served(self, product: Product) -> None:
+        self.served("served_product", product_id=gid("Product", product.id), status=product.status)
+
+    def _variant_served(self, variant: Variant) -> None:
+        self.served(
+            "served_variant",
+            variant_id=gid("ProductVariant", variant.id),
+            product_id=gid("Product", variant.product_id),
+            inventory_item_id=gid("InventoryItem", variant.inventory_item_id),
+            tracked=variant.tracked,
+            inventory_policy=variant.inventory_policy,
+        )
 
     def level(self, level: Level) -> dict[str, Any]:
         def quantities(info: Any, names: list[str]) -> list[dict[str, Any]]:
@@ -199,8 +263,8 @@ class AdminGraph:
             return [self._quantity(level, name) for name in names]
 
         return {
-            "id": inventory_level_gid(level.location_id, level.inventory_item_id),
-            "isActive": self.store.locations[level.location_id].is_active,
+            "id": inventory_level_gid(level.id, level.inventory_item_id),
+            "isActive": level.is_active,
             "createdAt": format_instant(level.created_at),
             "updatedAt": format_instant(level.updated_at),
             "item": lambda info: self.inventory_item(self.store.variant_by_item[level.inventory_item_id]),
@@ -229,19 +293,22 @@ class AdminGraph:
             "createdAt": format_instant(variant.created_at),
             "updatedAt": format_instant(variant.created_at),
             "variant": lambda info: self.variant(variant),
-            "inventoryLevels": lambda info, query=None, **page: self._levels(
-                self.store.levels_of(variant), query, page
+            "inventoryLevels": lambda info, query=None, includeInactive=False, **page: self._levels(
+                self.store.levels_of(variant), query, page, includeInactive
             ),
         }
 
     def _products(self, info: Any, query: str | None = None, sortKey: str = "ID", **page: Any) -> dict:
         rows = searched(
             list(self.store.products.values()),
-            lambda p: {"updated_at": p.created_at, "created_at": p.created_at},
+            lambda p: {"updated_at": p.updated_at or p.created_at, "created_at": p.created_at},
             query,
         )
         return connection(
-            rows, _sort_key(sortKey, lambda p: p.created_at, lambda p: p.title), self.product, **page
+            rows,
+            _sort_key(sortKey, lambda p: p.updated_at or p.created_at, lambda p: p.title),
+            self._served(self.product, self._product_served),
+            **page,
         )
 
     def product(self, product: Product) -> dict[str, Any]:
@@ -252,9 +319,9 @@ class AdminGraph:
             "title": product.title,
             "handle": product.handle,
             "vendor": product.vendor,
-            "status": "ACTIVE",
+            "status": product.status,
             "createdAt": format_instant(product.created_at),
-            "updatedAt": format_instant(product.created_at),
+            "updatedAt": format_instant(product.updated_at or product.created_at),
             "totalInventory": sum(self.store.sellable(v) for v in variants if v.tracked),
             "variants": lambda info, sortKey="POSITION", **page: connection(
                 variants, lambda v: [v.id], self.variant, **page
@@ -264,11 +331,14 @@ class AdminGraph:
     def _variants(self, info: Any, query: str | None = None, sortKey: str = "ID", **page: Any) -> dict:
         rows = searched(
             list(self.store.variants.values()),
-            lambda v: {"updated_at": v.created_at, "created_at": v.created_at},
+            lambda v: {"updated_at": v.updated_at or v.created_at, "created_at": v.created_at},
             query,
         )
         return connection(
-            rows, _sort_key(sortKey, lambda v: v.created_at, lambda v: v.title), self.variant, **page
+            rows,
+            _sort_key(sortKey, lambda v: v.updated_at or v.created_at, lambda v: v.title),
+            self._served(self.variant, self._variant_served),
+            **page,
         )
 
     def variant(self, variant: Variant) -> dict[str, Any]:
@@ -284,7 +354,7 @@ class AdminGraph:
             "inventoryQuantity": sum(level.available for level in self.store.levels_of(variant)),
             "availableForSale": self.store.can_sell(variant),
             "createdAt": format_instant(variant.created_at),
-            "updatedAt": format_instant(variant.created_at),
+            "updatedAt": format_instant(variant.updated_at or variant.created_at),
             "product": lambda info: self.product(product),
             "inventoryItem": lambda info: self.inventory_item(variant),
         }

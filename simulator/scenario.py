@@ -9,9 +9,11 @@ playing, from streams of its own.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
+
+from simulator.delivery import Faults
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,10 @@ class Scenario:
     visits_per_day: int
     flaps: int  # +1 then -1 two minutes later on a sold-out variant: noise, not a restock
     transfers: int  # all units leave a location and arrive at another a minute or three later
+    retail_restocks: int = 0  # units arrive at the retail store for a variant sold out online: no restock
+    deactivations: int = 0  # the only online level holding a variant's stock is deactivated (disconnect)
+    policy_switches: int = 0  # a variant goes CONTINUE (preorders), back to DENY hours later
+    archives: int = 0  # a product is archived: no longer sold, never restocked
     buy_chance: float = 0.2  # a visitor finding the variant in stock buys it
     signup_chance: float = 0.3  # a visitor finding it sold out asks to be told
     restock_chance: float = 0.75  # a sold-out variant gets new stock at all
@@ -29,12 +35,24 @@ class Scenario:
     anyway_chance: float = 0.12  # a waiting subscriber who comes back on their own after a restock
     anyway_delay_hours: tuple[float, float] = (1.0, 96.0)
     test_orders_per_week: float = 1.0  # the merchant's own test checkouts (no sale)
+    webhook_faults: Faults = field(default_factory=Faults)
 
+
+# What real stores do to webhooks (simulator/delivery.py): some late, some twice, a few never.
+HARSH_DELIVERY = Faults(lost=0.04, late=0.08, twice=0.06)
 
 SCENARIOS = {
-    "demo": Scenario(products=10, shoppers=600, visits_per_day=260, flaps=4, transfers=4),
-    "small": Scenario(products=5, shoppers=200, visits_per_day=200, flaps=1, transfers=1),
-}
+    "demo": Scenario(
+        products=10, shoppers=600, visits_per_day=260, flaps=4, transfers=4, retail_restocks=3,
+        deactivations=1, policy_switches=1, archives=1, webhook_faults=HARSH_DELIVERY,
+    ),
+    "small": Scenario(
+        products=5, shoppers=200, visits_per_day=200, flaps=1, transfers=1, retail_restocks=2,
+        deactivations=1, policy_switches=1, archives=1, webhook_faults=HARSH_DELIVERY,
+    ),
+    # No faults, no disturbances beyond flaps and transfers: for tests that need every webhook delivered.
+    "calm": Scenario(products=5, shoppers=200, visits_per_day=200, flaps=1, transfers=1),
+}  # fmt: skip
 
 # Relative traffic by hour of the shop's day: quiet nights, busy evenings.
 HOURLY_TRAFFIC = (2, 1, 1, 1, 1, 2, 3, 5, 7, 8, 8, 8, 9, 8, 8, 8, 9, 10, 11, 12, 12, 10, 7, 4)
@@ -52,7 +70,7 @@ class Visit:
 
 @dataclass(frozen=True)
 class Disturbance:
-    """A flap or a transfer; `roll` picks the variant among those it can apply to when it is played."""
+    """Something the shop does to its inventory; `roll` picks what it applies to when it is played."""
 
     at: datetime
     kind: str
@@ -100,9 +118,16 @@ def plan_visits(
 def plan_disturbances(
     scenario: Scenario, rng: random.Random, start: datetime, end: datetime, timezone: str
 ) -> list[Disturbance]:
-    plans = [("flap", 120)] * scenario.flaps + [
-        ("transfer", rng.randint(60, 180)) for _ in range(scenario.transfers)
-    ]
+    """The scenario's disturbances at instants following the traffic; `gap_seconds` is how long until a
+    disturbance's second half (a flap's return, a transfer's arrival, a policy switched back)."""
+    plans = (
+        [("flap", 120)] * scenario.flaps
+        + [("transfer", rng.randint(60, 180)) for _ in range(scenario.transfers)]
+        + [("retail_restock", 0)] * scenario.retail_restocks
+        + [("deactivation", 0)] * scenario.deactivations
+        + [("policy_switch", rng.randint(6 * 3600, 30 * 3600)) for _ in range(scenario.policy_switches)]
+        + [("archive", 0)] * scenario.archives
+    )
     return sorted(
         (
             Disturbance(random_instant(rng, start, end, timezone), kind, rng.random(), gap)

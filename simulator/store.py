@@ -39,26 +39,29 @@ class Location:
     created_at: datetime
 
 
-@dataclass(frozen=True)
+@dataclass
 class Product:
     id: int
     title: str
     handle: str
     vendor: str
     created_at: datetime
+    status: str = "ACTIVE"  # ACTIVE, ARCHIVED, DRAFT: only an active product is sold
+    updated_at: datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass
 class Variant:
     id: int
     product_id: int
     title: str
     sku: str
     price: Decimal
-    inventory_policy: str
+    inventory_policy: str  # a merchant may switch it (CONTINUE: preorders) and back
     inventory_item_id: int
     tracked: bool
     created_at: datetime
+    updated_at: datetime | None = None
 
     @property
     def restockable(self) -> bool:
@@ -73,6 +76,8 @@ class Level:
     available: int
     created_at: datetime
     updated_at: datetime
+    id: int = 0  # Shopify's InventoryLevel number: opaque, never the location's
+    is_active: bool = True  # deactivated: the item is no longer stocked there (its stock cannot be sold)
 
 
 @dataclass(frozen=True)
@@ -237,12 +242,26 @@ class Store:
             if (location_id, variant.inventory_item_id) in self.levels
         ]
 
+    def online_levels(self, variant: Variant) -> list[Level]:
+        """The levels online orders are filled from: active, at active locations that fulfil online orders."""
+        return [
+            level
+            for level in self.levels_of(variant)
+            if level.is_active
+            and self.locations[level.location_id].is_active
+            and self.locations[level.location_id].fulfills_online_orders
+        ]
+
     def sellable(self, variant: Variant) -> int:
-        return sum(max(level.available, 0) for level in self.levels_of(variant))
+        """Units the online store can sell (a retail store's stock is for walk-ins)."""
+        return sum(max(level.available, 0) for level in self.online_levels(variant))
+
+    def on_sale(self, variant: Variant) -> bool:
+        return self.products[variant.product_id].status == "ACTIVE"
 
     def can_sell(self, variant: Variant) -> bool:
         """What the shop's storefront allows: untracked and CONTINUE variants always sell."""
-        return not variant.restockable or self.sellable(variant) >= 1
+        return self.on_sale(variant) and (not variant.restockable or self.sellable(variant) >= 1)
 
     def adjust(
         self, location_id: int, inventory_item_id: int, delta: int, at: datetime, reason: str
@@ -326,11 +345,8 @@ class Store:
         return refund
 
     def _allocate(self, variant: Variant, quantity: int) -> dict[int, int]:
-        """Units to take per location, fullest first; a shortfall (CONTINUE) comes from the fullest."""
-        sources = sorted(
-            (lv for lv in self.levels_of(variant) if self.locations[lv.location_id].is_active),
-            key=lambda lv: (-lv.available, lv.location_id),
-        )
+        """Units to take per online location, fullest first; a shortfall (CONTINUE) comes from the fullest."""
+        sources = sorted(self.online_levels(variant), key=lambda lv: (-lv.available, lv.location_id))
         taken: dict[int, int] = {}
         remaining = quantity
         for level in sources:

@@ -13,19 +13,31 @@ from simulator.gids import inventory_level_gid
 from simulator.instants import format_instant, format_local
 
 INVENTORY_LEVELS_UPDATE = "inventory_levels/update"
+INVENTORY_LEVELS_DISCONNECT = "inventory_levels/disconnect"
 
 
 def inventory_level_payload(
-    location_id: int, inventory_item_id: int, available: int, updated_at: datetime, timezone: str
+    level_number: int,
+    location_id: int,
+    inventory_item_id: int,
+    available: int,
+    updated_at: datetime,
+    timezone: str,
 ) -> dict[str, Any]:
-    """The reference example's shape; ids are exact JSON integers, `updated_at` in the shop's offset."""
+    """The reference example's shape; ids are exact JSON integers, `updated_at` in the shop's offset, and the
+    level's own gid (its number is not the location's)."""
     return {
         "inventory_item_id": inventory_item_id,
         "location_id": location_id,
         "available": available,
         "updated_at": format_local(updated_at, timezone),
-        "admin_graphql_api_id": inventory_level_gid(location_id, inventory_item_id),
+        "admin_graphql_api_id": inventory_level_gid(level_number, inventory_item_id),
     }
+
+
+def disconnect_payload(location_id: int, inventory_item_id: int) -> dict[str, Any]:
+    """inventory_levels/disconnect carries only the two ids (no updated_at: it happened when triggered)."""
+    return {"inventory_item_id": inventory_item_id, "location_id": location_id}
 
 
 def sign(body: bytes, secret: str) -> str:

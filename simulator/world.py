@@ -19,9 +19,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from simulator.catalog import build_store
+from simulator.catalog import RETAIL_LOCATION, build_store
 from simulator.checkout import Aftermath, aftermath, buyer_profile, cart, checkout, shipping_fee
 from simulator.cost import LeakyBucket
+from simulator.delivery import plan as plan_deliveries
 from simulator.event_log import EventLog
 from simulator.gids import gid, gid_number, inventory_level_gid
 from simulator.instants import format_instant, next_whole_second
@@ -47,9 +48,16 @@ from simulator.shoppers import (
     react_to_alert,
     rng_for,
 )
-from simulator.store import Checkout, LevelChange, Order, Variant
+from simulator.store import CONTINUE, DENY, Checkout, Level, LevelChange, Order, Variant
 from simulator.storefront import Reply, Storefront
-from simulator.webhooks import INVENTORY_LEVELS_UPDATE, encode, headers, inventory_level_payload
+from simulator.webhooks import (
+    INVENTORY_LEVELS_DISCONNECT,
+    INVENTORY_LEVELS_UPDATE,
+    disconnect_payload,
+    encode,
+    headers,
+    inventory_level_payload,
+)
 
 API_VERSION = "2026-10"
 
@@ -92,7 +100,7 @@ class World:
         )
         self.api = ShopifyApi(
             admin_schema(),
-            AdminGraph(self.store),
+            AdminGraph(self.store, served=self._served),
             LeakyBucket(config.bucket_size, config.restore_rate),
             config.access_token,
         )
@@ -171,7 +179,11 @@ class World:
         )
         for location in self.store.locations.values():
             self.log.record(
-                at, "location", location_id=gid("Location", location.id), is_active=location.is_active
+                at,
+                "location",
+                location_id=gid("Location", location.id),
+                is_active=location.is_active,
+                fulfills_online_orders=location.fulfills_online_orders,
             )
         for variant in self.store.variants.values():
             self.log.record(
@@ -219,40 +231,82 @@ class World:
             reason=change.reason,
         )
 
+    def _served(self, kind: str, **fields: Any) -> None:
+        """What a sync read handed the product (simulator/resolvers.py), logged at the instant it did."""
+        self.log.record(self.now, kind, **fields)
+
     async def _publish(self, change: LevelChange) -> None:
         """Log the change and send Shopify's `inventory_levels/update` webhook for it."""
         self._record_level(change)
         level = change.level
-        self._webhooks_sent += 1
-        ids = rng_for(self.config.seed, "webhook", self._webhooks_sent)
-        webhook_id, event_id = (str(uuid.UUID(int=ids.getrandbits(128), version=4)) for _ in range(2))
-        body = encode(
-            inventory_level_payload(
-                level.location_id,
-                level.inventory_item_id,
-                level.available,
-                level.updated_at,
-                self.store.shop.timezone,
-            )
+        payload = inventory_level_payload(
+            level.id,
+            level.location_id,
+            level.inventory_item_id,
+            level.available,
+            level.updated_at,
+            self.store.shop.timezone,
         )
+        await self._send_webhook(INVENTORY_LEVELS_UPDATE, payload, level, updated_at=level.updated_at)
+
+    async def _send_webhook(self, topic: str, payload: dict[str, Any], level: Level, updated_at=None) -> None:
+        """Send a webhook the way Shopify delivers them (simulator/delivery.py): at once, late, twice, or
+        never; every delivery, and every webhook never delivered, is logged."""
+        self._webhooks_sent += 1
+        number = self._webhooks_sent
+        ids = rng_for(self.config.seed, "webhook", number)
+        webhook_id, event_id = (str(uuid.UUID(int=ids.getrandbits(128), version=4)) for _ in range(2))
+        about = {
+            "topic": topic,
+            "event_id": event_id,
+            "inventory_level_id": inventory_level_gid(level.id, level.inventory_item_id),
+            "inventory_item_id": gid("InventoryItem", level.inventory_item_id),
+            "location_id": gid("Location", level.location_id),
+            "available": payload.get("available"),
+            "updated_at": None if updated_at is None else format_instant(updated_at),
+            "triggered_at": format_instant(self.now),
+        }
+        deliveries = plan_deliveries(
+            self.scenario.webhook_faults, rng_for(self.config.seed, "delivery", number)
+        )
+        if not deliveries:
+            self.log.record(self.now, "webhook_lost", webhook_id=webhook_id, **about)
+        triggered_at, body = self.now, encode(payload)
+        for attempt, delivery in enumerate(deliveries):
+            if delivery.new_webhook_id:
+                webhook_id = str(uuid.UUID(int=ids.getrandbits(128), version=4))
+
+            async def deliver(webhook_id: str = webhook_id, attempt: int = attempt) -> None:
+                await self._deliver(body, webhook_id, triggered_at, attempt, about)
+
+            if delivery.delay_seconds == 0:
+                await deliver()
+            else:
+                self.schedule(
+                    next_whole_second(self.now) + timedelta(seconds=delivery.delay_seconds), deliver
+                )
+
+    async def _deliver(
+        self, body: bytes, webhook_id: str, triggered_at: datetime, attempt: int, about: dict[str, Any]
+    ) -> None:
         signed = headers(
             body,
-            topic=INVENTORY_LEVELS_UPDATE,
+            topic=about["topic"],
             secret=self.config.webhook_secret,
             shop_domain=self.config.shop_domain,
             webhook_id=webhook_id,
-            event_id=event_id,
+            event_id=about["event_id"],
             api_version=API_VERSION,
-            triggered_at=self.now,
+            triggered_at=triggered_at,
         )
         reply = await self._storefront().deliver_webhook(body, signed)
         self.log.record(
             self.now,
             "webhook",
-            topic=INVENTORY_LEVELS_UPDATE,
             webhook_id=webhook_id,
-            inventory_level_id=inventory_level_gid(level.location_id, level.inventory_item_id),
+            attempt=attempt,
             status=reply.status,
+            **about,
             **_error(reply),
         )
 
@@ -272,7 +326,7 @@ class World:
             return
         low, high = self.scenario.restock_delay_hours
         at = next_whole_second(self.now) + timedelta(seconds=int(rng.uniform(low, high) * 3600))
-        location_id = rng.choice(self._active_location_ids())
+        location_id = rng.choice(self._online_location_ids())
         units = rng.randint(*self.scenario.restock_units)
         self._restock_pending.add(variant.id)
 
@@ -283,38 +337,91 @@ class World:
 
         self.schedule(at, restock)
 
-    def _active_location_ids(self) -> list[int]:
-        return [location.id for location in self.store.locations.values() if location.is_active]
+    def _online_location_ids(self) -> list[int]:
+        return [
+            location.id
+            for location in self.store.locations.values()
+            if location.is_active and location.fulfills_online_orders
+        ]
 
     async def _disturb(self, disturbance: Disturbance) -> None:
-        """A flap (+1, then -1 later) on a sold-out variant, or a transfer that empties its only location."""
-        restockable = [v for v in self.store.variants.values() if v.restockable]
+        """What the shop does to its inventory besides selling and restocking: a flap (+1, then -1 later) on
+        a sold-out variant, a transfer that empties its only online location, units arriving at the retail
+        store, a level deactivated, a policy switched to CONTINUE and back, a product archived."""
+        restockable = [v for v in self.store.variants.values() if v.restockable and self.store.on_sale(v)]
+        sold_out = [v for v in restockable if self.store.sellable(v) == 0]
+        single = [v for v in restockable if len(self._stocked_locations(v)) == 1]
         later = self.now + timedelta(seconds=disturbance.gap_seconds)
-        if disturbance.kind == "flap":
-            candidates = [v for v in restockable if self.store.sellable(v) == 0]
-            if candidates:
-                variant = candidates[int(disturbance.roll * len(candidates))]
-                location_id = self._active_location_ids()[0]
-                await self._adjust(location_id, variant, +1, "count_correction")
-                self.schedule(later, lambda: self._adjust(location_id, variant, -1, "count_correction"))
-            return
-        candidates = [v for v in restockable if len(self._stocked_locations(v)) == 1]
-        if candidates:
-            variant = candidates[int(disturbance.roll * len(candidates))]
+
+        def pick(candidates: list[Variant]) -> Variant | None:
+            return candidates[int(disturbance.roll * len(candidates))] if candidates else None
+
+        kind = disturbance.kind
+        if kind == "flap" and (variant := pick(sold_out)):
+            location_id = self._online_location_ids()[0]
+            await self._adjust(location_id, variant, +1, "count_correction")
+            self.schedule(later, lambda: self._adjust(location_id, variant, -1, "count_correction"))
+        elif kind == "transfer" and (variant := pick(single)):
             (source,) = self._stocked_locations(variant)
-            target = next(lid for lid in self._active_location_ids() if lid != source)
+            target = next(lid for lid in self._online_location_ids() if lid != source)
             units = self.store.levels[(source, variant.inventory_item_id)].available
             await self._adjust(source, variant, -units, "transfer_out")
             self.schedule(later, lambda: self._adjust(target, variant, units, "transfer_in"))
+        elif kind == "retail_restock" and (variant := pick(sold_out)):
+            await self._adjust(RETAIL_LOCATION, variant, 4, "retail_delivery")
+        elif kind == "deactivation" and (variant := pick(single)):
+            await self._deactivate(variant, *self._stocked_locations(variant))
+        elif kind == "policy_switch" and (variant := pick(restockable)):
+            self._switch_policy(variant, CONTINUE)
+            self.schedule(later, lambda: self._switch_back(variant))
+        elif kind == "archive":
+            product = self.store.products[
+                sorted(self.store.products)[int(disturbance.roll * len(self.store.products))]
+            ]
+            product.status, product.updated_at = "ARCHIVED", self.now
+            self.log.record(
+                self.now, "product_status", product_id=gid("Product", product.id), status="ARCHIVED"
+            )
+
+    async def _deactivate(self, variant: Variant, location_id: int) -> None:
+        """The item is no longer stocked at the location: its units there cannot be sold. Shopify sends
+        inventory_levels/disconnect; the level's updated_at stays, so only a full read sees it inactive."""
+        level = self.store.levels[(location_id, variant.inventory_item_id)]
+        level.is_active = False
+        self.log.record(
+            self.now,
+            "level_deactivated",
+            variant_id=gid("ProductVariant", variant.id),
+            inventory_item_id=gid("InventoryItem", level.inventory_item_id),
+            location_id=gid("Location", location_id),
+        )
+        await self._send_webhook(
+            INVENTORY_LEVELS_DISCONNECT, disconnect_payload(location_id, level.inventory_item_id), level
+        )
+        if self.store.sellable(variant) == 0:
+            self._plan_restock(variant)
+
+    def _switch_policy(self, variant: Variant, policy: str) -> None:
+        variant.inventory_policy, variant.updated_at = policy, self.now
+        self.log.record(
+            self.now, "variant_policy", variant_id=gid("ProductVariant", variant.id), inventory_policy=policy
+        )
+
+    async def _switch_back(self, variant: Variant) -> None:
+        self._switch_policy(variant, DENY)
+        if self.store.sellable(variant) == 0:
+            self._plan_restock(variant)
 
     def _stocked_locations(self, variant: Variant) -> list[int]:
-        return [lv.location_id for lv in self.store.levels_of(variant) if lv.available > 0]
+        return [lv.location_id for lv in self.store.online_levels(variant) if lv.available > 0]
 
     # --- shoppers ---------------------------------------------------------------------------------------
 
     async def _visit(self, visit: Visit) -> None:
         shopper = self.shoppers[visit.shopper]
         variant = self.store.variants[visit.variant_id]
+        if not self.store.on_sale(variant):
+            return  # an archived product's page is gone
         await self._view(shopper, variant)
         if self.store.can_sell(variant):
             if visit.buy_roll < self.scenario.buy_chance:

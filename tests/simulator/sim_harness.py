@@ -1,7 +1,7 @@
 """Real things on loopback for the simulator's tests: the simulator app in a thread, a stand-in storefront
 that answers the public routes the shoppers call (and checks webhook signatures), and a stand-in product that
-sends one alert per target through the fake SendGrid, so a scenario can be played end to end without the
-product."""
+polls the shop with the product's own reads and sends one alert per target through the fake SendGrid, so a
+scenario can be played end to end without the rest of the product."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import uvicorn
 
+from backinstock.settings import ShopSettings
+from backinstock.shopify import reads
+from backinstock.shopify.client import ShopifyClient
 from simulator.app import create_app
 from simulator.instants import format_instant, parse_instant
 from simulator.world import World, WorldConfig
@@ -177,9 +180,11 @@ def serving(world: World) -> Iterator[str]:
 
 
 class StandInProduct:
-    """As the product would after a cycle: a double opt-in confirmation for each new signup, then one alert
-    per ground-truth target (skipping opted-out contacts), with the open pixel, a click link and the
-    one-click unsubscribe header."""
+    """Polls the shop as the product's ingest does (locations, products, variants, inventory levels since
+    the last poll), then, as the product would after a cycle: a double opt-in confirmation for each new
+    signup, then one alert per ground-truth target (skipping opted-out contacts), with the open pixel, a
+    click link and the one-click unsubscribe header. The ground truth judges restocks by what the product
+    was told, so a stand-in that never polled would know of none."""
 
     def __init__(self, http: httpx.Client, simulator_url: str, storefront: FakeStorefront) -> None:
         self.http = http
@@ -187,8 +192,20 @@ class StandInProduct:
         self.storefront = storefront
         self.jobs: dict[tuple, int] = {}
         self.confirmations_sent: set[int] = set()
+        self.polled_at: datetime | None = None
+
+    def poll(self, as_of: datetime) -> None:
+        since = None if self.polled_at is None else self.polled_at - timedelta(minutes=5)
+        shop = ShopSettings(domain=SHOP, access_token=TOKEN, admin_api_url=self.simulator_url)
+        with ShopifyClient(shop) as client:
+            locations = [row["location_id"] for row in reads.read_locations(client)]
+            list(reads.read_products(client, since))
+            list(reads.read_variants(client, since))
+            list(reads.read_inventory_levels(client, locations, since))
+        self.polled_at = as_of
 
     def cycle(self, as_of: datetime) -> None:
+        self.poll(as_of)
         for number, subscription in list(self.storefront.subscriptions.items()):
             if number not in self.confirmations_sent:
                 self.confirmations_sent.add(number)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from simulator.ground_truth import Rules, ground_truth, restock_instants, sellable_history
+from simulator.ground_truth import Rules, ground_truth
 from simulator.instants import format_instant
 from simulator.kpis import Touch, Windows, last_touch
 
@@ -38,6 +38,10 @@ class Log:
     def __init__(self) -> None:
         self.events: list[dict] = []
         self.add(START, "shop", shop="s.myshopify.com", currency_code="EUR", timezone="Europe/Berlin")
+        for location in (A, B):  # what the first poll told the product
+            self.add(
+                START, "served_location", location_id=location, is_active=True, fulfills_online_orders=True
+            )
         for variant, product, tracked, policy in (
             (SHIRT, SHIRTS, True, "DENY"),
             (SHIRT_L, SHIRTS, True, "DENY"),
@@ -48,15 +52,21 @@ class Log:
                 START, "variant", variant_id=variant, product_id=product, inventory_item_id=f"item-{variant}",
                 tracked=tracked, inventory_policy=policy,
             )  # fmt: skip
+            self.add(
+                START, "served_variant", variant_id=variant, product_id=product,
+                inventory_item_id=f"item-{variant}", tracked=tracked, inventory_policy=policy,
+            )  # fmt: skip
 
     def add(self, at: datetime, kind: str, **fields) -> Log:
         self.events.append({"seq": len(self.events) + 1, "at": format_instant(at), "kind": kind, **fields})
         return self
 
     def stock(self, at: datetime, available: int, location: str = A, variant: str = SHIRT) -> Log:
+        """A level changed and its inventory_levels/update webhook was delivered at once."""
         return self.add(
-            at, "inventory", variant_id=variant, inventory_item_id=f"item-{variant}", location_id=location,
-            available=available,
+            at, "webhook", topic="inventory_levels/update", webhook_id=f"w{len(self.events)}", status=200,
+            inventory_item_id=f"item-{variant}", location_id=location, available=available,
+            updated_at=format_instant(at), triggered_at=format_instant(at),
         )  # fmt: skip
 
     def signup(self, at: datetime, email: str, status: int = 202) -> Log:
@@ -115,13 +125,6 @@ def iso(moment: datetime) -> str:
     return format_instant(moment)
 
 
-def test_sellable_counts_each_locations_latest_value_never_below_zero() -> None:
-    history = sellable_history(
-        [(minutes(0), A, 2), (minutes(0), B, 1), (minutes(1), A, -3), (minutes(2), B, 4)]
-    )
-    assert history == [(minutes(0), 3), (minutes(1), 1), (minutes(2), 4)]
-
-
 def test_a_flap_inside_the_debounce_is_no_restock() -> None:
     log = Log().stock(START, 0).stock(minutes(60), 1).stock(minutes(62), 0)
     assert log.restocks(hours(5)) == []
@@ -165,12 +168,6 @@ def test_cooldown_is_sequential_and_its_bound_inclusive() -> None:
         iso(hours(1)),
         iso(hours(31)),
     ]  # 31 - 1 == 30: fires
-
-
-def test_restock_instants_pure_function_with_a_threshold() -> None:
-    history = [(minutes(0), 0), (minutes(10), 1), (minutes(30), 2)]
-    assert restock_instants(history, hours(1), Rules(threshold=2)) == [minutes(30)]
-    assert restock_instants([], hours(1), Rules()) == []
 
 
 def test_only_tracked_deny_variants_can_be_restocked() -> None:

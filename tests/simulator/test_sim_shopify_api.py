@@ -19,7 +19,7 @@ from simulator.schema import admin_schema
 from simulator.store import DENY, Checkout, Customer, Level, Variant
 from simulator.world import World
 
-BERLIN, HAMBURG, LEIPZIG = 70_000_001, 70_000_002, 70_000_003
+BERLIN, HAMBURG, LEIPZIG, KREUZBERG = 70_000_001, 70_000_002, 70_000_003, 70_000_004
 EXTRA_VARIANTS = 320  # more than one page of variants (250) and of levels per location (150)
 
 
@@ -46,7 +46,8 @@ def busy_world(storefront) -> World:
         )  # fmt: skip
         store.add_variant(variant)
         for location_id in (BERLIN, HAMBURG):
-            store.add_level(Level(location_id, variant.inventory_item_id, 5, opened, opened))
+            level_number = 900_000 + 2 * number + (location_id == HAMBURG)
+            store.add_level(Level(location_id, variant.inventory_item_id, 5, opened, opened, level_number))
     extras = [store.variants[60_001 + n] for n in range(12)]
     start = small_world.config.start
     store.place_order(Checkout("Big.Spender@example.com"), [(v, 1) for v in extras], start)
@@ -105,10 +106,11 @@ def test_reads_shop_and_locations(busy_url: str) -> None:
         "currency_code": "EUR",
         "iana_timezone": "Europe/Berlin",
     }
-    assert [(row["location_id"], row["is_active"]) for row in locations] == [
-        (gid("Location", BERLIN), True),
-        (gid("Location", HAMBURG), True),
-        (gid("Location", LEIPZIG), False),
+    assert [(row["location_id"], row["is_active"], row["fulfills_online_orders"]) for row in locations] == [
+        (gid("Location", BERLIN), True, True),
+        (gid("Location", HAMBURG), True, True),
+        (gid("Location", LEIPZIG), False, False),
+        (gid("Location", KREUZBERG), True, False),  # the retail store: its stock is not for online orders
     ]
 
 
@@ -122,6 +124,9 @@ def test_reads_inventory_levels_across_pages_and_since_an_instant(busy_world: Wo
         variant = store.variants[60_100]
         store.adjust(HAMBURG, variant.inventory_item_id, -2, later, "test")
         changed = list(reads.read_inventory_levels(client, location_ids, updated_since=later))
+        deactivated = store.variants[60_101]
+        store.levels[(BERLIN, deactivated.inventory_item_id)].is_active = False  # its updated_at stays
+        inactive = [row for row in reads.read_inventory_levels(client, location_ids) if not row["is_active"]]
     expected = {
         (gid("Location", level.location_id), gid("InventoryItem", level.inventory_item_id))
         for level in store.levels.values()
@@ -132,9 +137,15 @@ def test_reads_inventory_levels_across_pages_and_since_an_instant(busy_world: Wo
     assert [(row["inventory_item_id"], row["available"], row["updated_at"]) for row in changed] == [
         (gid("InventoryItem", variant.inventory_item_id), 3, later)
     ]
+    level = store.levels[(HAMBURG, variant.inventory_item_id)]
     assert changed[0]["inventory_level_id"] == (
-        f"gid://shopify/InventoryLevel/{HAMBURG}?inventory_item_id={variant.inventory_item_id}"
+        f"gid://shopify/InventoryLevel/{level.id}?inventory_item_id={variant.inventory_item_id}"
     )
+    assert level.id != HAMBURG  # a level's number is its own, never its location's
+    # a deactivated level is still returned (the product asks for inactive ones), marked inactive
+    assert [(row["inventory_item_id"], row["location_id"]) for row in inactive] == [
+        (gid("InventoryItem", deactivated.inventory_item_id), gid("Location", BERLIN))
+    ]
 
 
 def test_reads_products_and_variants(busy_world: World, busy_url: str) -> None:
@@ -230,7 +241,7 @@ def test_a_dry_bucket_throttles_and_the_client_still_gets_every_row(storefront, 
             locations = list(reads.read_locations(client))
             assert client.throttled_responses >= 1
     assert len(variants) == len(world.store.variants)
-    assert len(locations) == 3
+    assert len(locations) == 4
 
 
 def test_cost_follows_shopifys_rules(simulator_url: str, http: httpx.Client) -> None:
@@ -242,7 +253,7 @@ def test_cost_follows_shopifys_rules(simulator_url: str, http: httpx.Client) -> 
 
     assert cost("{ shop { name } }")["requestedQueryCost"] == 1
     flat = cost("{ locations(first: 10) { nodes { id name } pageInfo { hasNextPage } } }")
-    assert (flat["requestedQueryCost"], flat["actualQueryCost"]) == (12, 4)  # 2 + 10 x 1; 2 + 2 active
+    assert (flat["requestedQueryCost"], flat["actualQueryCost"]) == (12, 5)  # 2 + 10 x 1; 2 + 3 active
     nested = cost("{ products(first: 5) { edges { node { variants(first: 4) { nodes { id } } } } } }")
     assert nested["requestedQueryCost"] == 2 + 5 * (1 + 2 + 4)
 
