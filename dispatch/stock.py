@@ -2,11 +2,11 @@
 variant per batch (a read also serves later batches for `stock_check_max_age_seconds`), several variants
 per request.
 
-The rule is detection's (contract 4): a variant that is tracked and stops selling at zero (`DENY`) is
-sellable while the sum of `max(available, 0)` over the locations that count reaches the threshold; by
-default the locations that count are the active ones that fulfil online orders. Untracked and `CONTINUE`
-variants never sell out. `sellable_quantity` is that rule, the one function to switch to detection's
-`backinstock.rules` once it exposes it.
+The rule is detection's (contract 4, `backinstock.rules`): a variant that is tracked and stops selling at
+zero (`DENY`) is sellable while the sum of `max(available, 0)` over the locations that count reaches the
+threshold in force for it; by default the locations that count are the active ones that fulfil online orders,
+unless its rules name others. Untracked and `CONTINUE` variants never sell out. A read keeps the levels; the
+variant's rules (resolved per batch from the store) turn them into a quantity.
 
 If Shopify cannot be asked (no credentials, an outage), the check is skipped and the job sent: the restock
 was confirmed by detection, and an outage must not stop alerts. The report counts such jobs.
@@ -19,6 +19,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
+
+from backinstock import rules
 from backinstock.settings import Settings, ShopSettings
 from backinstock.shopify.client import ShopifyClient, ShopifyError
 
@@ -52,34 +55,39 @@ def stock_query(count: int, *, with_shop: bool = False) -> str:
     return f"query VariantStock{signature} {{\n{shop}{aliases}\n}}"
 
 
-def counts(location: Mapping[str, Any]) -> bool:
-    """The default rule for which locations' stock counts (contract 4, until rules say otherwise)."""
-    return bool(location.get("isActive")) and bool(location.get("fulfillsOnlineOrders"))
-
-
-def sellable_quantity(variant: Mapping[str, Any]) -> int | None:
-    """The variant's sellable quantity now, or None when it cannot sell out (untracked, or CONTINUE)."""
+def levels_of(variant: Mapping[str, Any]) -> tuple[rules.Level, ...] | None:
+    """The variant's active levels as the sellable rule reads them, or None when it cannot sell out
+    (untracked, or CONTINUE)."""
     item = variant.get("inventoryItem") or {}
-    if not item.get("tracked") or variant.get("inventoryPolicy") != "DENY":
+    if not rules.can_restock(item.get("tracked"), variant.get("inventoryPolicy")):
         return None
-    total = 0
+    found = []
     for level in (item.get("inventoryLevels") or {}).get("nodes") or []:
-        if not counts(level.get("location") or {}):
-            continue
+        location = level.get("location") or {}
         available = next(
-            (q.get("quantity") or 0 for q in level.get("quantities") or [] if q.get("name") == "available"), 0
+            (q.get("quantity") for q in level.get("quantities") or [] if q.get("name") == "available"), None
         )
-        total += max(int(available), 0)
-    return total
+        found.append(
+            rules.Level(
+                location_id=location.get("id") or "",
+                available=None if available is None else int(available),
+                location_active=bool(location.get("isActive")),
+                fulfills_online_orders=bool(location.get("fulfillsOnlineOrders")),
+            )
+        )
+    return tuple(found)
 
 
 @dataclass(frozen=True)
 class Stock:
     variant_id: str
-    quantity: int | None  # None: cannot sell out
+    levels: tuple[rules.Level, ...] | None  # None: cannot sell out
 
-    def sellable(self, threshold: int) -> bool:
-        return self.quantity is None or self.quantity >= threshold
+    def quantity(self, in_force: rules.Rules) -> int | None:
+        return None if self.levels is None else rules.sellable_quantity(self.levels, in_force)
+
+    def sellable(self, in_force: rules.Rules) -> bool:
+        return self.levels is None or rules.in_stock(self.levels, in_force)
 
 
 class StockChecker:
@@ -122,7 +130,7 @@ class StockChecker:
                 node = data.get(f"v{index}")
                 if node is None:
                     continue  # deleted from the shop: nothing to sell (and nothing to check)
-                stock = Stock(variant_id, sellable_quantity(node))
+                stock = Stock(variant_id, levels_of(node))
                 self.recent[(shop_domain, variant_id)] = (now, stock)
                 found[variant_id] = stock
         return found
@@ -151,3 +159,21 @@ class StockChecker:
     def close(self) -> None:
         for client in self.clients.values():
             client.close()
+
+
+def rules_for(
+    connection: sa.Connection, settings: Settings, jobs: Iterable[Any]
+) -> dict[tuple[str, str], rules.Rules]:
+    """The rules in force now for each job's variant (its product from the job's frozen message context)."""
+    found: dict[tuple[str, str], rules.Rules] = {}
+    for job in jobs:
+        key = (job.shop, job.variant_id)
+        if key not in found:
+            found[key] = rules.effective_rules(
+                connection,
+                settings.detection,
+                shop=job.shop,
+                product_id=(job.context or {}).get("product_id"),
+                variant_id=job.variant_id,
+            )
+    return found

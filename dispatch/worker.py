@@ -46,7 +46,7 @@ from dispatch import classify, eligibility, outbox, pacing
 from dispatch.backoff import retry_delay
 from dispatch.providers import Message, Provider, ProviderResult, for_lane, http_client
 from dispatch.render import compose, idempotency_key
-from dispatch.stock import Stock, StockChecker
+from dispatch.stock import Stock, StockChecker, rules_for
 
 T = TypeVar("T")
 FLUSH_SECONDS = 0.01  # answers are written at least this often
@@ -499,11 +499,12 @@ class LaneRunner:
         skipped = await worker.db(lambda connection: eligibility.ineligible(connection, claimed))
         candidates = [job for job in claimed if job.id not in skipped]
         stock = await self.check_stock(candidates)
-        threshold = worker.settings.detection.threshold
+        in_force = await worker.db(lambda connection: rules_for(connection, worker.settings, candidates))
         sold_out = {
-            job.id: f"sold out again at send time: {stock[key].quantity} sellable, threshold {threshold}"
+            job.id: f"sold out again at send time: {stock[key].quantity(in_force[key])} sellable, "
+            f"threshold {in_force[key].threshold}"
             for job in candidates
-            if (key := (job.shop, job.variant_id)) in stock and not stock[key].sellable(threshold)
+            if (key := (job.shop, job.variant_id)) in stock and not stock[key].sellable(in_force[key])
         }
         now = worker.now()
         quiet: dict[int, datetime] = {}
