@@ -48,7 +48,10 @@ DECISIONS = (
     "restock_late_data",
 )
 DERIVED = ("int_inventory_facts", "int_sellable_quantities_historized", "int_stock_segments")
-SELECTED = ["--select", "+target_releases +restock_late_data", "--exclude-resource-type", "unit_test"]
+SELECTED = [
+    "--select", "+target_releases +restock_late_data", "--indirect-selection", "cautious",
+    "--exclude-resource-type", "unit_test",
+]  # fmt: skip
 
 
 def product_of(variant: str) -> str:
@@ -328,8 +331,10 @@ class Warehouse:
                 "id": number, "shop": SHOP, "variant_id": signup["variant"],
                 "product_id": product_of(signup["variant"]), "channel": "email",
                 "contact": f"shopper{number}@example.com", "locale": "en",
-                "status": "unsubscribed" if left else "active", "created_at": signup["signed_up_at"],
-                "updated_at": left or signup["signed_up_at"], "unsubscribed_at": left, "consent_text": "yes",
+                "status": "unsubscribed" if left else "active",
+                "created_at": signup["signed_up_at"] - timedelta(minutes=10),  # requested, then confirmed
+                "confirmed_at": signup["signed_up_at"], "updated_at": left or signup["signed_up_at"],
+                "unsubscribed_at": left, "consent_text": "yes",
                 "consent_method": "form", "consent_at": signup["signed_up_at"],
             })  # fmt: skip
 
