@@ -486,3 +486,39 @@ audit_log = sa.Table(
     sa.Column("target_id", sa.String(255)),
     sa.Column("details", sa.JSON),
 )
+
+# People who sign in to the console: an argon2 hash (never the password), permissions granted one by one.
+PERMISSIONS = (
+    "view_kpis",
+    "view_queue",
+    "view_contacts",
+    "replay",
+    "edit_rules",
+    "edit_templates",
+    "manage_users",
+)
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("permissions", sa.JSON, nullable=False),  # a sorted list of PERMISSIONS
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("disabled_at", UTCDateTime),
+)
+
+# Signed-in console sessions. The cookie carries a random token; only its SHA-256 is stored, so a copy of
+# the store signs nobody in. A new session (new token) at every sign-in: a token planted before it is useless.
+user_sessions = sa.Table(
+    "user_sessions",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("ip", sa.String(64)),
+    sa.Index(None, "user_id"),
+)
