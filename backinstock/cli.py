@@ -1,7 +1,8 @@
-"""The `backinstock` command: demo, migrate, serve, dispatch, replay, lanes, rules, targets.
+"""The `backinstock` command: demo, migrate, serve, dispatch, replay, lanes, rules, targets, user.
 
 The spine imports none of the other packages: `demo`, `serve` and `dispatch` start them as processes
-(`python -m orchestration.demo`, `python -m storefront`, `python -m orchestration.dev`, `python -m dispatch`).
+(`python -m orchestration.demo`, `python -m storefront`, `python -m dashboards`,
+`python -m orchestration.dev`, `python -m dispatch`).
 `replay` and `lanes resume` call the same spine functions as the console, audited with the actor and
 `source = "cli"`.
 """
@@ -15,7 +16,7 @@ import socket
 import subprocess
 import sys
 
-from backinstock import cli_rules
+from backinstock import cli_rules, cli_users
 from backinstock.clock import format_instant
 from backinstock.settings import load_settings
 from backinstock.store import jobs, lanes, open_store
@@ -31,9 +32,9 @@ def _migrate(_options: argparse.Namespace) -> int:
 
 
 def _serve(options: argparse.Namespace) -> int:
-    """The storefront app and, unless told not to, Dagster's UI and daemon (`dagster dev`)."""
+    """The storefront app, the console and, unless told not to, Dagster's UI and daemon (`dagster dev`)."""
     _migrate(options)
-    commands = [[sys.executable, "-m", "storefront"]]
+    commands = [[sys.executable, "-m", "storefront"], [sys.executable, "-m", "dashboards"]]
     if not options.no_dagster:
         commands.append([sys.executable, "-m", "orchestration.dev", "--port", str(options.dagster_port)])
     processes = [subprocess.Popen(command, env=os.environ.copy()) for command in commands]
@@ -130,8 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         add_help=False,
     )
     commands.add_parser("migrate", help="apply the operational store's migrations")
-    serve = commands.add_parser("serve", help="run the storefront app and Dagster's UI")
-    serve.add_argument("--no-dagster", action="store_true", help="only the storefront app")
+    serve = commands.add_parser("serve", help="run the storefront app, the console and Dagster's UI")
+    serve.add_argument("--no-dagster", action="store_true", help="only the storefront app and the console")
     serve.add_argument("--dagster-port", type=int, default=3000)
     commands.add_parser("dispatch", help="run a dispatcher for a bounded time (see --help)", add_help=False)
     replay = commands.add_parser("replay", help="send dead-letter or held jobs again (audited)")
@@ -149,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     lane_command.add_argument("--reason", help="why (kept in the audit log)")
     lane_command.add_argument("--actor", help="who (default: user@host)")
     cli_rules.add_parsers(commands)
+    cli_users.add_parsers(commands)
     options, rest = parser.parse_known_args(argv)
     if options.command == "demo":
         return subprocess.call([sys.executable, "-m", "orchestration.demo", *rest])

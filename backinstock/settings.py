@@ -253,6 +253,17 @@ class ConsentSettings(BaseModel):
     resend_after_minutes: float = Field(default=10.0, ge=0)
 
 
+class DashboardsSettings(BaseModel):
+    """The internal console (`python -m dashboards`): where it listens and how long a sign-in lasts."""
+
+    host: str = "127.0.0.1"
+    port: int = 8001
+    session_hours: float = Field(default=12.0, gt=0)
+    # Cookies marked Secure (sent over HTTPS only). None: when the request itself came over HTTPS; set true
+    # behind a proxy that ends TLS, so the cookie never travels in clear text.
+    secure_cookies: bool | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="BACKINSTOCK_", env_nested_delimiter="__", extra="ignore", frozen=False
@@ -277,6 +288,7 @@ class Settings(BaseSettings):
     storefront: StorefrontSettings = Field(default_factory=StorefrontSettings)
     lanes: list[LaneSettings] = Field(default_factory=list)
     consent: ConsentSettings = Field(default_factory=ConsentSettings)
+    dashboards: DashboardsSettings = Field(default_factory=DashboardsSettings)
 
     @classmethod
     def settings_customise_sources(
