@@ -28,6 +28,7 @@ from backinstock.store.migrate import upgrade
 from backinstock.store.tables import PERMISSIONS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))  # seed_rows, shared with tests/store
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dispatch"))  # dispatch_harness: the fakes
 
 from seed_rows import NOW, SHOP
 
@@ -108,9 +109,22 @@ def serve(settings: Settings) -> Iterator[str]:
         thread.join(timeout=10)
 
 
+@contextmanager
+def start_console(settings: Settings) -> Iterator[Console]:
+    """The console on `settings` (its store and clock file), with `admin` holding every permission."""
+    assert settings.clock_file is not None
+    engine = create_store_engine(settings.operational_store_url)
+    running = Console(url="", settings=settings, engine=engine, clock=FileClock(settings.clock_file))
+    running.add_user(ADMIN, PERMISSIONS)
+    with serve(settings) as url:
+        running.url = url
+        yield running
+    engine.dispose()
+
+
 @pytest.fixture
 def console(tmp_path: Path, store_url: str) -> Iterator[Console]:
-    """The console on an empty migrated store, its clock at NOW, with `admin` holding every permission."""
+    """The console on an empty migrated store, its clock at NOW."""
     clock = FileClock(tmp_path / "clock")
     clock.set(NOW)
     settings = load_settings(
@@ -120,13 +134,8 @@ def console(tmp_path: Path, store_url: str) -> Iterator[Console]:
         clock_file=clock.path,
         shops=[{"domain": SHOP, "access_token": "shpat_test", "webhook_secret": "whsec_test"}],
     )
-    engine = create_store_engine(store_url)
-    running = Console(url="", settings=settings, engine=engine, clock=clock)
-    running.add_user(ADMIN, PERMISSIONS)
-    with serve(settings) as url:
-        running.url = url
+    with start_console(settings) as running:
         yield running
-    engine.dispose()
 
 
 @pytest.fixture(scope="session")
