@@ -244,6 +244,11 @@ class StorefrontSettings(BaseModel):
     signups_per_shop: RateLimit = RateLimit(count=600, seconds=60)
     events_per_ip: RateLimit = RateLimit(count=120, seconds=60)
     events_per_shop: RateLimit = RateLimit(count=30_000, seconds=60)
+    # One-click unsubscribes: how long one waits for a busy store (retrying) before it is spooled
+    # (backinstock.unsubscribes), how many write at once, and how often the storefront applies the spool.
+    unsubscribe_wait_seconds: float = Field(default=2.0, gt=0, le=20)
+    unsubscribe_writers: int = Field(default=4, ge=1)
+    spool_apply_seconds: float = Field(default=5.0, gt=0)
 
 
 class ConsentSettings(BaseModel):

@@ -42,6 +42,7 @@ from backinstock.clock import Clock, format_instant
 from backinstock.settings import LaneSettings, Settings
 from backinstock.store import jobs, lanes, suppressions
 from backinstock.store.jobs import Job, Started
+from backinstock.unsubscribes import spool_of
 from dispatch import classify, eligibility, outbox, pacing
 from dispatch.backoff import retry_delay
 from dispatch.providers import Message, Provider, ProviderResult, for_lane, http_client
@@ -101,6 +102,7 @@ class WorkerReport:
     recovered_requeued: int = 0
     recovered_held: int = 0
     confirmations_sent: int = 0  # double opt-in messages from the outbox
+    unsubscribes_applied: int = 0  # one-click unsubscribes the storefront spooled while the store was busy
     resolved: dict[str, int] = field(default_factory=dict)
     stock_checks: int = 0
     stock_unchecked: int = 0
@@ -184,6 +186,7 @@ class Worker:
         self.stopping = asyncio.Event()
         self.database = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dispatch-db")
         self.stock = StockChecker(settings)
+        self.spool = spool_of(settings.data_dir)
 
     # --- plumbing -------------------------------------------------------------------------------------
 
@@ -198,6 +201,20 @@ class Worker:
 
     def now(self) -> datetime:
         return self.clock.now()
+
+    async def apply_unsubscribes(self) -> bool:
+        """Apply unsubscribes the storefront spooled while the store was busy (`backinstock.unsubscribes`),
+        so none is overtaken by a send; False when the store does not take them yet: claim nothing then."""
+        if not self.spool.pending():
+            return True
+        try:
+            applied = await asyncio.get_running_loop().run_in_executor(
+                self.database, self.spool.apply, self.engine
+            )
+        except (sa.exc.OperationalError, sa.exc.TimeoutError):
+            return False
+        self.report.unsubscribes_applied += applied
+        return True
 
     async def wait_until(self, instant: datetime) -> bool:
         """Sleep until the clock reaches `instant`; False when the run ended first."""
@@ -382,6 +399,9 @@ class LaneRunner:
         while not worker.stopping.is_set():
             if self.queue.qsize() > worker.policy.batch_size // 2:
                 await worker.pause(0.005)
+                continue
+            if not await worker.apply_unsubscribes():
+                await worker.pause(IDLE_POLL_SECONDS)
                 continue
             self.report.confirmations_sent += await outbox.send_due(self)
             now = worker.now()

@@ -19,7 +19,16 @@ from fastapi.concurrency import run_in_threadpool
 
 from backinstock.settings import Settings, load_settings
 from backinstock.store import open_store
-from storefront import api, confirm, errors, links, preferences, provider_events, webhooks
+from storefront import (
+    api,
+    confirm,
+    errors,
+    links,
+    preferences,
+    provider_events,
+    unsubscribing,
+    webhooks,
+)
 from storefront.cors import ShopCors
 from storefront.limits import RequestLimits
 from storefront.ratelimit import RateLimiter
@@ -39,13 +48,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = await run_in_threadpool(open_store, settings)
         try:
-            yield
+            async with unsubscribing.applying_spool(app):
+                yield
         finally:
             app.state.engine.dispose()
 
     app = FastAPI(title="Back in Stock storefront", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.limiter = RateLimiter()
+    unsubscribing.install(app)
     errors.install(app)
     app.include_router(api.router)
     app.include_router(api.proxied)
