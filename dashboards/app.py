@@ -23,11 +23,30 @@ from starlette.exceptions import HTTPException
 
 from backinstock.settings import Settings, load_settings
 from backinstock.store import open_store
-from dashboards import audit_page, auth, home, queue_page, sign_in
+from dashboards import (
+    audit_page,
+    auth,
+    home,
+    queue_page,
+    rules_page,
+    sign_in,
+    templates_page,
+    trace_page,
+    users_page,
+)
 from dashboards.headers import SecurityHeaders
 from dashboards.web import NavItem, render
 
-PAGES: tuple[ModuleType, ...] = (home, sign_in, queue_page, audit_page)
+PAGES: tuple[ModuleType, ...] = (
+    home,
+    sign_in,
+    queue_page,
+    trace_page,
+    rules_page,
+    templates_page,
+    audit_page,
+    users_page,
+)
 
 
 def _install_error_pages(app: FastAPI) -> None:

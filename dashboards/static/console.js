@@ -32,5 +32,6 @@ document.addEventListener("DOMContentLoaded", () => {
       clearTimeout(timer);
       timer = setTimeout(submitPreview, 400);
     });
+    submitPreview();
   }
 });

@@ -1,0 +1,86 @@
+"""The execution trace: a restock event's jobs with every attempt (provider answer, classified error, retry
+schedule, outcome), one job in full with the provider's later events and the subscription's proof of consent;
+found by restock event, job, email or phone. Contacts and consent details are masked unless the viewer holds
+view_contacts."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from backinstock.store import trace
+from backinstock.store.tables import JOB_STATUSES
+from dashboards import auth
+from dashboards.context import now_of, store_of
+from dashboards.forms import given, refuse
+from dashboards.masking import shown_contact
+from dashboards.web import NavItem, render
+
+router = APIRouter()
+NAV = [NavItem("view_queue", "/trace", "Trace")]
+
+
+def _shown(jobs: list[dict[str, Any]], viewer: auth.Viewer) -> list[dict[str, Any]]:
+    for job in jobs:
+        job["shown_contact"] = shown_contact(job["contact"], viewer.may("view_contacts"))
+    return jobs
+
+
+@router.get("/trace", response_class=HTMLResponse)
+def trace_search(
+    request: Request,
+    viewer: Annotated[auth.Viewer, Depends(auth.require("view_queue"))],
+    restock_event: str | None = None,
+    job: str | None = None,
+    contact: str | None = None,
+) -> Response:
+    restock_event, job, contact = given(restock_event), given(job), given(contact)
+    if job is not None:
+        if not job.isdigit():
+            raise refuse("job: a job number")
+        return RedirectResponse(f"/trace/jobs/{int(job)}", status_code=303)
+    if contact is not None and len(contact) > 320:
+        raise refuse("contact: an email address or an E.164 phone number")
+    if restock_event is not None and len(restock_event) > 64:
+        raise refuse("restock_event: a restock event id")
+    jobs: list[dict[str, Any]] = []
+    with store_of(request).connect() as connection:
+        if restock_event:
+            jobs = trace.jobs_of_restock(connection, restock_event)
+        elif contact:
+            jobs = trace.jobs_of_contact(connection, contact)
+        attempts = trace.attempts_of(connection, [row["id"] for row in jobs])
+    counts = {status: sum(1 for row in jobs if row["status"] == status) for status in JOB_STATUSES}
+    return render(
+        request,
+        "trace.html",
+        {
+            "restock_event": restock_event,
+            "contact": contact,
+            "searched": bool(restock_event or contact),
+            "jobs": _shown(jobs, viewer),
+            "attempts": attempts,
+            "counts": {status: count for status, count in counts.items() if count},
+            "limit": trace.LIMIT,
+        },
+        as_of=now_of(request),
+    )
+
+
+@router.get("/trace/jobs/{job_id}", response_class=HTMLResponse)
+def job_page(
+    request: Request, job_id: int, viewer: Annotated[auth.Viewer, Depends(auth.require("view_queue"))]
+) -> HTMLResponse:
+    with store_of(request).connect() as connection:
+        found = trace.job_trace(connection, job_id)
+    if found is None:
+        raise HTTPException(404, f"no job {job_id}")
+    _shown([found["job"]], viewer)
+    return render(
+        request,
+        "trace_job.html",
+        {**found, "may_see_contacts": viewer.may("view_contacts")},
+        as_of=now_of(request),
+    )
