@@ -16,6 +16,7 @@ from dashboards import auth
 from dashboards.context import client_ip, now_of, settings_of, store_of
 from dashboards.forms import given, refuse
 from dashboards.masking import shown_contact
+from dashboards.queue_snapshots import QueueSnapshots
 from dashboards.web import NavItem, render
 
 router = APIRouter()
@@ -24,19 +25,33 @@ REFRESH_SECONDS = 15
 REPLAYABLE_SHOWN = 50  # dead letters and held jobs listed for a one-by-one replay
 
 
+def _snapshots(request: Request) -> QueueSnapshots:
+    """The app's queue counts (one set per console process)."""
+    state = request.app.state
+    if not hasattr(state, "queue_snapshots"):
+        state.queue_snapshots = QueueSnapshots()
+    return state.queue_snapshots
+
+
 def _replayable(connection: sa.Connection, shop: str | None) -> list[dict]:
+    """The latest dead letters and held jobs, newest first (each state read from its index)."""
     table = notification_jobs.c
     scope = [table.shop == shop] if shop else []
-    rows = connection.execute(
-        sa.select(
-            table.id, table.shop, table.status, table.lane, table.channel, table.contact,
-            table.restock_event_id, table.last_error_class, table.last_error, table.updated_at,
-        )
-        .where(table.status.in_(jobs.REPLAYABLE), *scope)
-        .order_by(table.updated_at.desc(), table.id.desc())
-        .limit(REPLAYABLE_SHOWN)
+    columns = (
+        table.id, table.shop, table.status, table.lane, table.channel, table.contact,
+        table.restock_event_id, table.last_error_class, table.last_error, table.updated_at,
     )  # fmt: skip
-    return [dict(row._mapping) for row in rows]
+    found = []
+    for status in jobs.REPLAYABLE:
+        rows = connection.execute(
+            sa.select(*columns)
+            .where(table.status == status, *scope)
+            .order_by(table.updated_at.desc(), table.id.desc())
+            .limit(REPLAYABLE_SHOWN)
+        )
+        found += [dict(row._mapping) for row in rows]
+    found.sort(key=lambda row: (row["updated_at"], row["id"]), reverse=True)
+    return found[:REPLAYABLE_SHOWN]
 
 
 @router.get("/queue", response_class=HTMLResponse)
@@ -48,9 +63,14 @@ def queue_monitor(
     resumed: str | None = None,
 ) -> HTMLResponse:
     shop = given(shop)
-    now = now_of(request)
-    with store_of(request).connect() as connection:
-        state = queue.queue_state(connection, now=now, shop=shop)
+    engine = store_of(request)
+
+    def count() -> queue.QueueState:
+        with engine.connect() as connection:
+            return queue.queue_state(connection, now=now_of(request), shop=shop)
+
+    state = _snapshots(request).get(shop, count)
+    with engine.connect() as connection:
         waiting = _replayable(connection, shop)
     for row in waiting:
         row["shown_contact"] = shown_contact(row["contact"], viewer.may("view_contacts"))
@@ -68,7 +88,7 @@ def queue_monitor(
             "refresh_seconds": REFRESH_SECONDS,
             "replayable": jobs.REPLAYABLE,
         },
-        as_of=now,
+        as_of=state.as_of,
     )
 
 
@@ -104,6 +124,7 @@ def replay(
             )
     except ValueError as refused:
         raise refuse(refused) from None
+    _snapshots(request).invalidate()
     return RedirectResponse(f"/queue?replayed={len(replayed)}", status_code=303)
 
 
@@ -128,4 +149,5 @@ def resume_lane(
         raise HTTPException(404, str(missing)) from None
     except ValueError as refused:
         raise refuse(refused) from None
+    _snapshots(request).invalidate()
     return RedirectResponse(f"/queue?resumed={name}", status_code=303)

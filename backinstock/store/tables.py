@@ -239,10 +239,12 @@ notification_jobs = sa.Table(
     sa.Index(None, "status", "due_at"),
     sa.Index(None, "restock_event_id"),
     # The console's: the queue monitor counts per shop, channel, lane and state from this index alone; the
-    # achieved send rate reads recent sends; the trace finds a person's jobs by contact.
+    # achieved send rate reads recent sends; the trace finds a person's jobs by contact; the latest dead
+    # letters and held jobs are read newest first per state.
     sa.Index(None, "shop", "channel", "lane", "status"),
     sa.Index(None, "sent_at"),
     sa.Index(None, "contact"),
+    sa.Index(None, "status", "updated_at"),
     # The claim's index: only claimable rows, in claim order, so a claim reads a few entries whatever the
     # size of the queue. Queries must repeat the predicate word for word for SQLite to use it.
     sa.Index(
