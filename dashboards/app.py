@@ -59,7 +59,9 @@ def _install_error_pages(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> Response:
-        return render(request, "error.html", {"detail": error.detail}, status_code=error.status_code)
+        response = render(request, "error.html", {"detail": error.detail}, status_code=error.status_code)
+        response.headers.update(error.headers or {})
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def bad_input(request: Request, error: RequestValidationError) -> Response:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from conftest import ADMIN, PASSWORD, csrf_token, sign_in
+from seed_rows import NOW
 
 from backinstock.store import audit
 from dashboards.auth import SESSION_COOKIE, SIGN_IN_COOKIE
@@ -115,3 +117,17 @@ def test_bad_sign_in_input_is_a_400_with_a_reason(console):
             "/sign-in", data={"name": "a" * 300, "password": PASSWORD, "csrf_token": token}
         )
         assert long_name.status_code == 400
+
+
+def test_repeated_failed_sign_ins_are_refused_for_a_while(console):
+    with console.client() as guesser:
+        token = csrf_token(guesser.get("/sign-in").text)
+        for attempt in range(5):
+            form = {"name": ADMIN, "password": f"guess {attempt}", "csrf_token": token}
+            assert guesser.post("/sign-in", data=form).status_code == 400
+        right = {"name": ADMIN, "password": PASSWORD, "csrf_token": token}
+        refused = guesser.post("/sign-in", data=right)
+        assert refused.status_code == 429 and "too many failed sign-ins" in refused.text
+        assert 0 < int(refused.headers["retry-after"]) <= 15 * 60
+        console.clock.set(NOW + timedelta(minutes=16))
+        assert guesser.post("/sign-in", data=right).status_code == 303
