@@ -27,6 +27,7 @@ from dashboards.context import now_of, settings_of, store_of
 SESSION_COOKIE = "bis_console"
 SIGN_IN_COOKIE = "bis_sign_in"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_BODY_BYTES = 1_048_576  # the largest form: a template's three parts of 100,000 characters, encoded
 CSRF_REFUSED = "the form did not come from this console or has expired: reload the page and try again"
 
 
@@ -112,9 +113,16 @@ def _same_origin(request: Request) -> bool:
 
 
 async def csrf_protect(request: Request) -> None:
-    """App-wide dependency: refuse an unsafe request without this session's CSRF token (403)."""
+    """App-wide dependency: refuse an unsafe request without this session's CSRF token (403). Its body is
+    read only when it says how long it is and that is at most MAX_BODY_BYTES (411, 413): a form is read
+    before anyone is known."""
     if request.method in SAFE_METHODS:
         return
+    length = request.headers.get("content-length", "")
+    if not length.isdigit():
+        raise HTTPException(411, "a request with a body must say its length (Content-Length)")
+    if int(length) > MAX_BODY_BYTES:
+        raise HTTPException(413, f"a request body takes at most {MAX_BODY_BYTES} bytes")
     sent = request.headers.get("x-csrf-token")
     if sent is None and request.headers.get("content-type", "").startswith(
         ("application/x-www-form-urlencoded", "multipart/form-data")

@@ -131,3 +131,13 @@ def test_repeated_failed_sign_ins_are_refused_for_a_while(console):
         assert 0 < int(refused.headers["retry-after"]) <= 15 * 60
         console.clock.set(NOW + timedelta(minutes=16))
         assert guesser.post("/sign-in", data=right).status_code == 303
+
+
+def test_a_body_too_large_or_of_unknown_length_is_refused_before_it_is_read(console):
+    with console.signed_in(ADMIN) as browser:
+        token = csrf_token(browser.get("/").text)
+        huge = browser.post("/sign-out", data={"csrf_token": token, "pad": "x" * 1_100_000})
+        assert huge.status_code == 413
+        chunked = browser.post("/sign-out", content=iter([f"csrf_token={token}".encode()]))
+        assert chunked.status_code == 411
+        assert browser.get("/").status_code == 200  # still signed in
