@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 
-from backinstock import cli_rules, cli_users
+from backinstock import cli_privacy, cli_rules, cli_users
 from backinstock.clock import format_instant
 from backinstock.settings import load_settings
 from backinstock.store import jobs, lanes, open_store
@@ -151,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     lane_command.add_argument("--actor", help="who (default: user@host)")
     cli_rules.add_parsers(commands)
     cli_users.add_parsers(commands)
+    cli_privacy.add_parsers(commands)
     options, rest = parser.parse_known_args(argv)
     if options.command == "demo":
         return subprocess.call([sys.executable, "-m", "orchestration.demo", *rest])

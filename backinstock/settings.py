@@ -269,6 +269,14 @@ class DashboardsSettings(BaseModel):
     secure_cookies: bool | None = None
 
 
+class PrivacySettings(BaseModel):
+    """How long personal data is kept (backinstock.privacy)."""
+
+    contact_retention_days: int = Field(default=365, ge=1)  # contacts of ended alerts, then pseudonymised
+    events_retention_days: int = Field(default=180, ge=1)  # tracking events, webhook inbox, data exports
+    erase_after_uninstall_hours: float = Field(default=48.0, ge=0)  # Shopify sends shop/redact after 48 h
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="BACKINSTOCK_", env_nested_delimiter="__", extra="ignore", frozen=False
@@ -293,6 +301,7 @@ class Settings(BaseSettings):
     storefront: StorefrontSettings = Field(default_factory=StorefrontSettings)
     lanes: list[LaneSettings] = Field(default_factory=list)
     consent: ConsentSettings = Field(default_factory=ConsentSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     dashboards: DashboardsSettings = Field(default_factory=DashboardsSettings)
 
     @classmethod

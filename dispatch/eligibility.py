@@ -1,9 +1,9 @@
-"""May these jobs still go out? Checked at send time, for a whole batch in two queries: opt-outs,
+"""May these jobs still go out? Checked at send time, for a whole batch in three queries: opt-outs,
 suppressions and consent changes after the restock all count.
 
 A job is skipped when its subscription is gone or no longer active (unsubscribed, or not confirmed: a
 `pending` double opt-in is not consent), when the subscription holds no proof of consent, or when the
-contact is on the shop's suppression list for the channel.
+contact is on the shop's suppression list for the channel, or when the shop uninstalled the app.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
+from backinstock.privacy import UNINSTALLED, uninstalled_shops
 from backinstock.store.jobs import Job
 from backinstock.store.subscriptions import ACTIVE
 from backinstock.store.tables import subscriptions, suppressions
@@ -41,11 +42,14 @@ def ineligible(connection: sa.Connection, jobs: Sequence[Job]) -> dict[int, str]
             )
         )
     }
+    uninstalled = uninstalled_shops(connection, {job.shop for job in jobs})
     reasons = {}
     for job in jobs:
         subscription = found.get(job.subscription_id)
         reason = suppressed.get((job.shop, job.channel, job.contact))
-        if subscription is None:
+        if job.shop in uninstalled:
+            reasons[job.id] = UNINSTALLED
+        elif subscription is None:
             reasons[job.id] = "subscription no longer exists"
         elif subscription.status != ACTIVE:
             reasons[job.id] = f"subscription is {subscription.status}"

@@ -4,7 +4,8 @@ Order of checks: the body's size (413 before it is read), the shop must be one w
 is the HMAC key), the HMAC must match (401 otherwise, nothing stored), then the headers we need must be
 present, fit their columns and say a plausible time, and the body must be JSON (400 naming what is wrong).
 Topics we do not use are acknowledged with 200 and not stored, so Shopify stops retrying them. Ingestion
-happens later, in the cycle, from `webhook_inbox`.
+happens later, in the cycle, from `webhook_inbox`. Privacy topics and `app/uninstalled` are acted on at once
+(`backinstock.privacy`) and their bodies, which are personal data, are not kept in the inbox.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 
+from backinstock import privacy
 from backinstock.clock import parse_instant
 from backinstock.store.inbox import store_webhook
 from storefront.errors import FieldError, Refused, documented, refused
@@ -113,9 +115,16 @@ async def shopify_webhook(request: Request) -> JSONResponse:
         ) from None
     try:
         payload = body.decode("utf-8")
-        json.loads(payload)
+        parsed = json.loads(payload)
     except (ValueError, RecursionError):
         raise refused(400, "body", "not UTF-8 JSON") from None
+    if topic in privacy.TOPICS:
+        # Acted on at once and never stored raw: the body is personal data (backinstock.privacy).
+        try:
+            done = await run_in_threadpool(_privacy, request, shop.domain, topic, webhook_id, parsed)
+        except privacy.BadPayload as error:
+            raise refused(400, "body", str(error)) from None
+        return JSONResponse({"stored": not done.get("duplicate", False)})
     new = await run_in_threadpool(
         _store,
         request,
@@ -128,6 +137,19 @@ async def shopify_webhook(request: Request) -> JSONResponse:
         payload=payload,
     )
     return JSONResponse({"stored": new})
+
+
+def _privacy(request: Request, shop: str, topic: str, webhook_id: str, payload: object) -> dict:
+    with store_of(request).begin() as connection:
+        return privacy.receive(
+            connection,
+            settings_of(request),
+            shop=shop,
+            topic=topic,
+            webhook_id=webhook_id,
+            payload=payload,
+            now=now_of(request),
+        )
 
 
 def _store(request: Request, **webhook: object) -> bool:
