@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'target_releases'}}}) }}
 -- A target is never released before its restock was decided.
 select releases.*
 from {{ ref('target_releases') }} as releases

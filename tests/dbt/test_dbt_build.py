@@ -17,6 +17,7 @@ again as of 2026-11-07 12:00 after more raw data arrived:
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -503,7 +504,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     replay = dbt_build(warehouse, work, AS_OF_1, unit_tests=False)
     assert replay.returncode == 0, replay.stdout[-6000:]
     replay_marts = snapshot(warehouse)
-    return {"first": first_marts, "second": second_marts, "replay": replay_marts}
+    return {"first": first_marts, "second": second_marts, "replay": replay_marts, "warehouse": warehouse}
 
 
 def test_restocks_as_of_the_first_build(built: dict[str, Any]) -> None:
@@ -750,3 +751,79 @@ def test_the_catalog_is_one_row_per_variant_with_its_product_as_of(built: dict[s
     )  # fmt: skip
     second = {row["variant_id"]: row for row in built["second"]["variants"]}
     assert second[V1]["product_title"] == "Wool Hat (new)"
+
+
+def test_detection_invariants_catch_what_breaks_them(built: dict[str, Any], tmp_path: Path) -> None:
+    """The invariant tests can fail: on a copy of the built warehouse, one row that breaks each is written
+    where a faulty model would have written it, and each test reports exactly that row (so the story itself
+    passed every one of them). Errors: a second restock inside the first one's cooldown, a target pointing
+    at no fired restock, a subscription answered twice. Warnings (surfaced, the cycle goes on): an
+    observation of an unknown inventory item, a webhook that could not be parsed, a poll that stopped,
+    late data contradicting a fired restock."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(built["warehouse"], warehouse)
+    with duckdb.connect(str(warehouse)) as connection:
+        connection.execute(
+            "INSERT INTO restock_events SELECT * REPLACE ('inside-the-cooldown' AS restock_event_id,"
+            " restocked_at + INTERVAL 3 HOUR AS restocked_at, decided_at + INTERVAL 3 HOUR AS decided_at)"
+            " FROM restock_events WHERE variant_id = ? ORDER BY restocked_at LIMIT 1",
+            [V1],
+        )
+        connection.execute(
+            "INSERT INTO notification_targets SELECT * REPLACE ('t-nowhere' AS target_id,"
+            " 'no-such-restock' AS restock_event_id, 999 AS subscription_id)"
+            " FROM notification_targets WHERE subscription_id = 1"
+        )
+        connection.execute(
+            "INSERT INTO notification_targets SELECT * REPLACE ('t-twice' AS target_id, 99 AS target_rank)"
+            " FROM notification_targets WHERE subscription_id = 1"
+        )
+        connection.execute(
+            "INSERT INTO int_inventory_facts SELECT * REPLACE ('unknown-item' AS fact_id,"
+            " (SELECT max(fact_seq) + 1 FROM int_inventory_facts) AS fact_seq,"
+            " 'gid://shopify/InventoryItem/999999' AS inventory_item_id,"
+            " TIMESTAMP '2026-11-07 11:00' AS known_at)"
+            " FROM int_inventory_facts WHERE fact_kind = 'level' LIMIT 1"
+        )
+        connection.execute(
+            "INSERT INTO stg_app__inventory_level_webhooks SELECT * REPLACE (-1 AS webhook_inbox_id,"
+            " 'payload is not JSON' AS parse_error) FROM stg_app__inventory_level_webhooks LIMIT 1"
+        )
+        connection.execute(
+            "INSERT INTO raw_shopify.inventory_level_reads (shop, location_id, is_full_read, levels_read,"
+            " _ingested_at) VALUES (?, ?, false, 0, TIMESTAMP '2026-11-06 20:00')",
+            [SHOP, L1],
+        )
+        connection.execute(
+            "INSERT INTO restock_late_data (restock_event_id, shop, variant_id, restocked_at, decided_at,"
+            " late_facts, first_learned_at, late_fact_ids, in_stock_until, contradicts)"
+            " SELECT restock_event_id, shop, variant_id, restocked_at, decided_at, 1,"
+            " decided_at + INTERVAL 1 HOUR, ['a-late-poll'], restocked_at + INTERVAL 2 MINUTE, true"
+            " FROM restock_events WHERE variant_id = ? ORDER BY restocked_at LIMIT 1",
+            [V1],
+        )
+    selected = (
+        "restock_events notification_targets restock_late_data int_inventory_facts"
+        " stg_app__inventory_level_webhooks source:shopify.inventory_level_reads"
+    )
+    checked = dbt(
+        "test", warehouse, tmp_path, {}, "--select", selected, "--exclude-resource-type", "unit_test",
+        as_of=AS_OF_2, timeout=120,
+    )  # fmt: skip
+    results = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
+    outcomes = {row["unique_id"].split(".")[2]: (row["status"], row["failures"]) for row in results}
+
+    def outcome(name: str) -> tuple[str, int]:
+        (found,) = [value for test, value in outcomes.items() if test.startswith(name)]
+        return found
+
+    assert checked.returncode == 1, checked.stdout[-4000:]
+    assert outcome("restocks_respect_their_cooldown") == ("fail", 1)
+    assert outcome("relationships_notification_targets_restock_event_id") == ("fail", 1)
+    assert outcome("unique_notification_targets_subscription_id") == ("fail", 1)
+    assert outcome("observations_of_unknown_items") == ("warn", 1)
+    assert outcome("inventory_webhooks_that_cannot_be_used") == ("warn", 1)
+    assert outcome("source_fresh_as_of_shopify_inventory_level_reads") == ("warn", 1)
+    assert outcome("no_fired_restock_contradicted_by_late_data") == ("warn", 1)
+    failing = {test for test, (status, _) in outcomes.items() if status in ("fail", "warn", "error")}
+    assert len(failing) == 7, outcomes
