@@ -248,9 +248,12 @@ walk as (
 
 history as (
 
+    -- a fact learned late takes effect at the instant of what was known before it (the timeline), so several
+    -- rows can share a valid_from: the state from then is the last learned (an ASOF join picks any of them)
     select shop, inventory_item_id, valid_from, sellable_quantity, threshold
     from {{ ref('int_sellable_quantities_historized') }}
     semi join (select distinct inventory_item_id from walk) as walked using (inventory_item_id)
+    qualify row_number() over (partition by inventory_item_id, valid_from order by fact_seq desc) = 1
 
 ),
 
