@@ -383,7 +383,11 @@ class LaneRunner:
         launcher = asyncio.create_task(self.launch_loop())
         try:
             await self.feed_loop()
-            await self.queue.join()  # every queued job launched or given back: the launcher is idle
+            # Every queued job launched (the launcher then waits, idle, for the next), or the launcher
+            # ended with the run while the feeder was still queueing: what is left is given back below.
+            joined = asyncio.create_task(self.queue.join())
+            await asyncio.wait({joined, launcher}, return_when=asyncio.FIRST_COMPLETED)
+            joined.cancel()
         finally:
             launcher.cancel()
             await asyncio.gather(launcher, return_exceptions=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import time
+from collections import Counter
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -228,3 +230,22 @@ def _forced(status, **extra):
     from simulator.providers import Forced
 
     return Forced(status=status, **extra)
+
+
+def test_a_run_that_ends_while_jobs_wait_for_their_rate_slots_returns_and_gives_them_back(delivery):
+    """The launcher ends with the run while the feeder still has jobs queued: the run returns on time
+    (it once waited for the queue forever) and the unsent jobs are pending again, keeping their place."""
+    delivery.enqueue([f"r{n}@example.com" for n in range(40)])
+    lanes_ = [
+        lane.model_copy(update={"rate_per_second": 10.0}) if lane.name == "sendgrid" else lane
+        for lane in delivery.settings.lanes
+    ]
+    settings = delivery.with_settings(lanes=lanes_, dispatch={"batch_size": 20})
+    started = time.monotonic()
+    report = delivery.run(lanes=["sendgrid"], settings=settings, for_seconds=1.0, until_idle=False)
+    assert time.monotonic() - started < 5
+    statuses = Counter(job.status for job in delivery.jobs())
+    assert statuses == {"sent": report.sent, "pending": 40 - report.sent} and 0 < report.sent < 40
+    assert report.released == report.claimed - report.sent
+    unsent = [job for job in delivery.jobs() if job.status == "pending"]
+    assert {job.due_at for job in unsent} == {NOW} and all(job.lease_owner is None for job in unsent)
