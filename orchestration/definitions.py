@@ -16,6 +16,7 @@ from orchestration.defs.dbt.project import dbt_cli, dbt_project
 from orchestration.defs.marts.assets import assets as mart_assets
 from orchestration.defs.notifications.assets import assets as notification_assets
 from orchestration.defs.operational.assets import assets as operational_assets
+from orchestration.defs.privacy.assets import assets as privacy_assets
 from orchestration.defs.shopify.assets import assets as shopify_assets
 from orchestration.defs.shopify.checks import checks as shopify_checks
 from orchestration.jobs import cycle_job, cycle_schedule, quality_job, quality_schedule
@@ -24,7 +25,14 @@ from orchestration.resources import BackInStockSettings, CycleClock
 settings_resource = BackInStockSettings()
 
 defs = dg.Definitions(
-    assets=[*shopify_assets, *operational_assets, *dbt_assets, *notification_assets, *mart_assets],
+    assets=[
+        *shopify_assets,
+        *operational_assets,
+        *dbt_assets,
+        *notification_assets,
+        *privacy_assets,
+        *mart_assets,
+    ],
     asset_checks=[*shopify_checks],
     jobs=[cycle_job, quality_job],
     schedules=[cycle_schedule, quality_schedule],

@@ -11,20 +11,9 @@ import sqlalchemy as sa
 
 from backinstock.store import tables
 from backinstock.store.engine import create_store_engine
-from orchestration.demo import ROWS, DemoPlan, DemoWorld, agrees, comparison_table, play
+from orchestration.demo import ROWS, agrees, comparison_table
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def finished_world(tmp_path_factory):
-    """Two simulated days of the small store, a cycle every 6 hours; the world stays up for inspection."""
-    data_dir = tmp_path_factory.mktemp("e2e") / "data"
-    plan = DemoPlan(data_dir=data_dir, scenario="small", seed=11, days=2, cycle_hours=6)
-    with DemoWorld(plan) as world:
-        runs, resent = play(world, progress=lambda line: None)
-        world.simulator_log = world.http.get(f"{world.simulator_url}/_sim/log").json()["events"]
-        yield world, runs, resent, world.pipeline_summary(), world.ground_truth(plan.end)
 
 
 def test_every_kpi_agrees_with_ground_truth(finished_world):

@@ -8,8 +8,18 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator
 
+from orchestration.defs.privacy.assets import WAREHOUSE_REDACTIONS
+
 
 class BackInStockDbtTranslator(DagsterDbtTranslator):
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any) -> dg.AssetSpec:
+        """Every model waits for the privacy ledger to be applied to the warehouse: dbt never rebuilds a
+        redacted person from the raw layer (orchestration/defs/privacy)."""
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        if self.get_resource_props(manifest, unique_id)["resource_type"] != "model":
+            return spec
+        return spec.merge_attributes(deps=[WAREHOUSE_REDACTIONS])
+
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         """A source is keyed by its warehouse schema and table (`raw_shopify/orders`), exactly like the asset
         that writes it; a model by its name."""
