@@ -54,10 +54,11 @@ FLUSH_SECONDS = 0.01  # answers are written at least this often
 FLUSH_SIZE = 64  # ... or as soon as this many are waiting
 LAUNCH_GROUP = 16  # attempts recorded in one transaction at most
 LAUNCH_GATHER_SECONDS = 0.002  # a freed slot waits this long for others before a group is recorded
-SLOTS_AHEAD_SECONDS = 0.05  # a rate-limited lane reserves this much time's worth of slots at once
+SLOTS_AHEAD_SECONDS = 0.25  # a rate-limited lane reserves this much time's worth of slots at once
 IDLE_POLL_SECONDS = 1.0
 MAINTENANCE_SECONDS = 10.0
 DOMAIN_COUNTS_KEPT = timedelta(hours=1)
+QUIET_HOURS = "quiet hours in the shop"
 
 
 def default_worker_id() -> str:
@@ -364,6 +365,7 @@ class LaneRunner:
         self.answers: list[Outcome] = []
         self.answered = asyncio.Event()
         self.paused_until: datetime | None = None  # this worker's view, set the moment a 429 arrives
+        self.last_launch: datetime | None = None  # a lane without bursts spaces its own sends too
         self.stopped = False
         self.closing = False
         self.writing = 0  # answer batches being written
@@ -432,13 +434,15 @@ class LaneRunner:
         self.row = lanes.get_lane(connection, self.lane.name) or {}
         if not lanes.open_at(self.row, now) or self.stopped or self._locally_paused(now):
             return None
-        quiet = [
-            shop.domain
-            for shop in self.worker.settings.shops
-            if pacing.quiet_until(
-                self.lane.quiet_hours, self.worker.stock.timezones.get(shop.domain, "UTC"), now
-            )
-        ]
+        quiet = (
+            [
+                shop.domain
+                for shop in self.worker.settings.shops
+                if pacing.quiet_until(self.lane.quiet_hours, self.worker.stock.timezone(shop.domain), now)
+            ]
+            if self.lane.quiet_hours
+            else []
+        )
         return jobs.claim(
             connection,
             lane=self.lane.name,
@@ -537,7 +541,7 @@ class LaneRunner:
         for job in candidates:
             if job.id in sold_out:
                 continue
-            ends = pacing.quiet_until(self.lane.quiet_hours, worker.stock.timezone(job.shop), now)
+            ends = self._quiet_until(job, now)
             if ends is not None:
                 quiet[job.id] = ends
                 continue
@@ -578,7 +582,7 @@ class LaneRunner:
                 )
             for job_id, ends in quiet.items():
                 moved["released"] += jobs.release(
-                    connection, [by_id[job_id].ref], due_at=ends, reason="quiet hours in the shop", now=now
+                    connection, [by_id[job_id].ref], due_at=ends, reason=QUIET_HOURS, now=now
                 )
             return moved
 
@@ -627,6 +631,9 @@ class LaneRunner:
         if self.stopped or self._locally_paused(now):
             await self.give_back(group, self.paused_until, "the lane is paused")
             return
+        group = await self._outside_quiet_hours(group, now)
+        if not group:
+            return
         slots: list[datetime] = [now] * len(group)
         if self.lane.rate_per_second or self._has_domain_caps():
             reserved = await worker.db(lambda connection: self._reserve(connection, group, now))
@@ -665,15 +672,56 @@ class LaneRunner:
             (job, message, slot) for (job, message), slot in zip(group, slots, strict=True) if job.id in by_id
         ]
         for index, (job, message, slot) in enumerate(pending):
-            if not await worker.wait_until(slot) or self.stopped or self._locally_paused(worker.now()):
+            if (
+                not await worker.wait_until(self._spaced(slot))
+                or self.stopped
+                or self._locally_paused(worker.now())
+            ):
                 rest = pending[index:]
                 for _ in rest:
                     self.slots.release()
                 await self.withdraw([by_id[item[0].id] for item in rest], "not sent: the lane paused first")
                 return
+            opens = self._quiet_until(job, worker.now())
+            if opens is not None:  # its slot came after the shop's quiet hours began
+                self.slots.release()
+                await self.withdraw([by_id[job.id]], QUIET_HOURS, due_at=opens)
+                continue
+            self.last_launch = worker.now()
             task = asyncio.create_task(self.send(job, message, by_id[job.id]))
             self.in_flight.add(task)
             task.add_done_callback(self.in_flight.discard)
+
+    def _spaced(self, slot: datetime) -> datetime:
+        """A slot reserved in the store may be reached late (a slow transaction); sends that were late
+        then never bunch up with the next ones: without bursts, this worker's sends stay `1 / rate`
+        apart, so no second ever holds more than the rate."""
+        rate = self.lane.rate_per_second
+        if not rate or self.lane.burst > 1 or self.last_launch is None:
+            return slot
+        return max(slot, self.last_launch + timedelta(seconds=1 / rate))
+
+    def _quiet_until(self, job: Job, now: datetime) -> datetime | None:
+        if not self.lane.quiet_hours:
+            return None
+        return pacing.quiet_until(self.lane.quiet_hours, self.worker.stock.timezone(job.shop), now)
+
+    async def _outside_quiet_hours(
+        self, group: list[tuple[Job, Message]], now: datetime
+    ) -> list[tuple[Job, Message]]:
+        """Jobs whose shop entered its quiet hours while they waited in the queue go back until the
+        hours end (no rate slot spent on them); the others are returned."""
+        quiet: dict[datetime, list[tuple[Job, Message]]] = defaultdict(list)
+        kept = []
+        for item in group:
+            opens = self._quiet_until(item[0], now)
+            if opens is None:
+                kept.append(item)
+            else:
+                quiet[opens].append(item)
+        for opens, items in quiet.items():
+            await self.give_back(items, opens, QUIET_HOURS)
+        return kept
 
     def _has_domain_caps(self) -> bool:
         return bool(self.lane.per_domain_per_minute or self.lane.domain_caps)
@@ -909,10 +957,11 @@ class LaneRunner:
         for job, _ in group:
             self.worker.held.pop(job.id, None)
 
-    async def withdraw(self, started: list[Started], reason: str) -> None:
+    async def withdraw(self, started: list[Started], reason: str, due_at: datetime | None = None) -> None:
+        due_at = due_at or self.paused_until
         withdrawn = await self.worker.db(
             lambda connection: jobs.withdraw(
-                connection, started, due_at=self.paused_until, reason=reason, now=self.worker.now()
+                connection, started, due_at=due_at, reason=reason, now=self.worker.now()
             )
         )
         self.report.count(self.lane.name, "released", withdrawn)
