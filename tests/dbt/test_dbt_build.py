@@ -479,6 +479,7 @@ MARTS = (
     "kpi_products_daily",
     "kpi_channels_daily",
     "kpi_restock_events",
+    "waiting_demand",
 )
 
 
@@ -827,3 +828,23 @@ def test_detection_invariants_catch_what_breaks_them(built: dict[str, Any], tmp_
     assert outcome("no_fired_restock_contradicted_by_late_data") == ("warn", 1)
     failing = {test for test, (status, _) in outcomes.items() if status in ("fail", "warn", "error")}
     assert len(failing) == 7, outcomes
+
+
+def test_waiting_demand_lists_sold_out_variants_with_subscribers_still_waiting(built: dict[str, Any]) -> None:
+    """As of AS_OF_1, V1 is sold out again (since 11-03 07:00) and only subscription 4 still waits for it (1
+    and 7 were answered by R1, 2 and 3 unsubscribed, 8 is not there yet); V4 (back, restock pending) and V2
+    (CONTINUE) are not sold out. R2 answers everyone on V1: by AS_OF_2 nobody waits."""
+    [row] = built["first"]["waiting_demand"]
+    assert (row["variant_id"], row["demand_rank"], row["waiting_subscribers"]) == (V1, 1, 1)
+    assert (row["oldest_signup_at"], row["sold_out_since"]) == (
+        naive("2026-11-02 12:00"),
+        naive("2026-11-03 07:00"),
+    )
+    assert (row["price"], row["waiting_value"], row["currency_code"]) == (
+        Decimal("25.00"),
+        Decimal("25.00"),
+        "EUR",
+    )
+    assert (row["oldest_signup_age_days"], row["product_past_restocks"]) == (1.0, 1)
+    assert row["as_of"] == naive(AS_OF_1)
+    assert built["second"]["waiting_demand"] == []
