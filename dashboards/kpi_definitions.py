@@ -8,8 +8,6 @@ docs/architecture.md ("KPIs"), where the rules are stated once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
-from typing import Any
 
 
 @dataclass(frozen=True)
@@ -104,15 +102,3 @@ COUNT_KEYS: tuple[str, ...] = tuple(count.key for count in COUNTS)
 RATE_KEYS: tuple[str, ...] = tuple(rate.key for rate in RATES)
 DEFINITIONS: dict[str, str] = {item.key: item.definition for item in (*RATES, *COUNTS)}
 LABELS: dict[str, str] = {item.key: item.label for item in (*RATES, *COUNTS)}
-
-
-def with_rates(counts: dict[str, Any]) -> dict[str, Any]:
-    """`counts` with every rate computed from them (None when the denominator is 0 or missing)."""
-    rates = {}
-    for rate in RATES:
-        numerator, denominator = counts.get(rate.numerator), counts.get(rate.denominator)
-        if numerator is None or not denominator:
-            rates[rate.key] = None
-        else:
-            rates[rate.key] = float(Decimal(numerator) / Decimal(denominator))
-    return counts | rates

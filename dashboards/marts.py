@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import string
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,14 +37,17 @@ class Publication:
 
 
 class Marts:
-    """The Parquet marts under `folder`. Queries name marts as `{mart}` placeholders; each is replaced by a
-    scan of its file. One in-memory database per instance; each query runs on its own cursor, so threads
-    may share an instance."""
+    """The Parquet marts under `folder`. Queries name marts as `{mart}` placeholders; each is replaced by its
+    file's path, which DuckDB scans like a table. One in-memory database per instance; each query runs on
+    its own cursor, so threads may share an instance. The last `remembered` answers are kept (see the
+    module's docstring)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, remembered: int = 256) -> None:
         self.folder = Path(folder)
         self._database = duckdb.connect(":memory:", config={"threads": 2})
         self._lock = threading.Lock()
+        self._remembered = remembered
+        self._answers: OrderedDict[tuple, list[dict[str, Any]]] = OrderedDict()
 
     def close(self) -> None:
         self._database.close()
@@ -56,38 +60,52 @@ class Marts:
     def is_published(self, mart: str) -> bool:
         return self.path(mart).is_file()
 
-    def _scan(self, mart: str) -> str:
-        path = self.path(mart)
-        if not path.is_file():
-            raise MartNotPublished(mart)
-        return "read_parquet('" + str(path).replace("'", "''") + "')"
+    def _identity(self, mart: str) -> tuple[int, int, int]:
+        """Which publication of `mart` is in place now (a rename brings a new inode and time)."""
+        try:
+            found = self.path(mart).stat()
+        except FileNotFoundError:
+            raise MartNotPublished(mart) from None
+        return (found.st_ino, found.st_size, found.st_mtime_ns)
+
+    def _literal(self, mart: str) -> str:
+        """The file as a SQL string: DuckDB scans a quoted .parquet path like a table."""
+        return "'" + str(self.path(mart)).replace("'", "''") + "'"
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         with self._lock:  # creating cursors is not thread-safe; using one is
             return self._database.cursor()
 
     def rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        """The rows of `sql` as dicts; `{mart}` names a published mart, `$name` a parameter."""
-        marts = {name: self._scan(name) for name in _placeholders(sql)}
+        """The rows of `sql` as dicts (shared with later callers: do not change them); `{mart}` names a
+        published mart, `$name` a parameter."""
+        names = _placeholders(sql)
+        key = (sql, tuple(sorted((parameters or {}).items())), tuple(self._identity(name) for name in names))
+        with self._lock:
+            if key in self._answers:
+                self._answers.move_to_end(key)
+                return self._answers[key]
         cursor = self._cursor()
         try:
-            result = cursor.execute(sql.format(**marts), parameters or {})
+            result = cursor.execute(
+                sql.format(**{name: self._literal(name) for name in names}), parameters or {}
+            )
             columns = [column[0] for column in result.description]
-            return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
+            answer = [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
         finally:
             cursor.close()
+        with self._lock:
+            self._answers[key] = answer
+            while len(self._answers) > self._remembered:
+                self._answers.popitem(last=False)
+        return answer
 
     def publication(self, mart: str) -> Publication:
         """The `as_of` the pipeline wrote into the file and when the file appeared."""
-        path = self.path(mart)
-        try:
-            published_at = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-        except FileNotFoundError:
-            raise MartNotPublished(mart) from None
         found = self.rows(
-            "SELECT decode(value) AS as_of FROM parquet_kv_metadata($path) WHERE decode(key) = 'as_of'",
-            {"path": str(path)},
+            f"SELECT decode(value) AS as_of FROM parquet_kv_metadata({{{mart}}}) WHERE decode(key) = 'as_of'"
         )
+        published_at = datetime.fromtimestamp(self._identity(mart)[2] // 1_000_000_000, UTC)
         as_of = datetime.fromisoformat(found[0]["as_of"]).replace(tzinfo=UTC) if found else None
         return Publication(mart=mart, as_of=as_of, published_at=published_at)
 

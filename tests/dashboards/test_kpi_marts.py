@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import pandas as pd
 import pytest
 
 from dashboards import kpi_queries
-from dashboards.kpi_definitions import COUNT_KEYS, with_rates
+from dashboards.kpi_definitions import COUNT_KEYS
 from dashboards.kpi_queries import Scope
 from dashboards.marts import MartNotPublished, Marts
 from orchestration.defs.marts.assets import publish_mart
@@ -110,6 +109,7 @@ def marts(tmp_path: Path):
                     "variant_id": "v2",
                     "demand_rank": 2,
                     "waiting_subscribers": 1,
+                    "waiting_value": 10.0,
                     "as_of": datetime(2026, 11, 3, 12),
                 },
                 {
@@ -117,6 +117,7 @@ def marts(tmp_path: Path):
                     "variant_id": "v1",
                     "demand_rank": 1,
                     "waiting_subscribers": 3,
+                    "waiting_value": 30.0,
                     "as_of": datetime(2026, 11, 3, 12),
                 },
             ],
@@ -182,15 +183,18 @@ def test_products_carry_their_titles_and_rank_by_attributed_revenue(marts: Marts
 
 
 def test_waiting_demand_keeps_the_marts_order(marts: Marts) -> None:
-    rows = kpi_queries.waiting_demand(marts, SHOP)
+    rows = kpi_queries.waiting_demand(marts, Scope(SHOP))
     assert [(row["demand_rank"], row["variant_id"]) for row in rows] == [(1, "v1"), (2, "v2")]
-    assert kpi_queries.waiting_demand(marts, OTHER) == []
+    assert (rows[0]["total_rows"], rows[0]["total_waiting"]) == (2, 4)
+    [first] = kpi_queries.waiting_demand(marts, Scope(SHOP), limit=1)
+    assert (first["variant_id"], first["total_rows"], first["total_waiting"]) == ("v1", 2, 4)
+    assert kpi_queries.waiting_demand(marts, Scope(OTHER)) == []
 
 
-def test_rates_are_null_without_a_denominator() -> None:
-    rates = with_rates(counts(attributed_revenue=Decimal("5.00"), total_revenue=Decimal("20.00")))
-    assert rates["revenue_contribution"] == 0.25
-    assert rates["signup_rate"] is None and rates["conversion_rate"] is None
+def test_a_limited_table_still_counts_every_row(marts: Marts) -> None:
+    [top] = kpi_queries.by_product(marts, Scope(SHOP), limit=1)
+    assert (top["product_id"], top["product_title"], top["total_rows"]) == ("p2", "Coat", 2)
+    assert top["conversion_rate"] == 0.0 and top["signup_rate"] is None  # no viewers: no rate
 
 
 def test_the_console_never_opens_the_warehouse(tmp_path: Path) -> None:
