@@ -27,6 +27,7 @@ from dashboards import (
     audit_page,
     auth,
     home,
+    kpi_pages,
     queue_page,
     rules_page,
     sign_in,
@@ -40,6 +41,7 @@ from dashboards.web import NavItem, render
 PAGES: tuple[ModuleType, ...] = (
     home,
     sign_in,
+    kpi_pages,
     queue_page,
     trace_page,
     rules_page,
