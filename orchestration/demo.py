@@ -29,6 +29,7 @@ import httpx
 import pandas as pd
 
 from backinstock.clock import FileClock, format_instant, parse_instant
+from backinstock.settings import load_settings
 from orchestration.cycle import CycleRun, CycleRunner
 from orchestration.instance import prepare_dagster_home
 
@@ -400,6 +401,11 @@ def main(argv: list[str] | None = None) -> int:
     print("Dagster UI (run history):")
     print(f"  DAGSTER_HOME={data / 'dagster_home'} BACKINSTOCK_CONFIG={data / 'backinstock.toml'} \\")
     print("  .venv/bin/dagster dev -m orchestration.definitions")
+    print("Dashboards (KPIs, waiting demand, queue, trace, audit) on the demo's store and published marts:")
+    print(f"  export BACKINSTOCK_CONFIG={data / 'backinstock.toml'}")
+    print("  .venv/bin/backinstock user add you --all-permissions   # asks for a password")
+    console = load_settings(data / "backinstock.toml").dashboards
+    print(f"  .venv/bin/python -m dashboards          # then open http://{console.host}:{console.port}/kpis")
     return 0 if all_agree and resent == 0 else 1
 
 
