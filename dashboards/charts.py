@@ -26,7 +26,12 @@ LAYOUT = {
     "font": {"family": "system-ui, sans-serif", "size": 12},
 }
 
-DAYS = {"type": "date", "tickformat": "%b %d"}  # one tick per day, not per 12 hours
+DAY_MS = 86_400_000
+
+
+def days_axis(days: list[dict[str, Any]]) -> dict[str, Any]:
+    """A date axis labelled by day; one tick a day when there are few (not one every 12 hours)."""
+    return {"type": "date", "tickformat": "%b %d"} | ({"dtick": DAY_MS} if len(days) <= 14 else {})
 
 
 def _plain(value: Any) -> Any:
@@ -51,7 +56,8 @@ def daily_counts(days: list[dict[str, Any]]) -> dict[str, Any]:
              "y": [row[key] for row in days], "line": {"color": color}}
             for key, color in zip(keys, COLORS, strict=False)
         ],
-        "layout": LAYOUT | {"title": {"text": "Per day"}, "xaxis": DAYS, "yaxis": {"rangemode": "tozero"}},
+        "layout": LAYOUT | {"title": {"text": "Per day"}, "xaxis": days_axis(days),
+                            "yaxis": {"rangemode": "tozero"}},
     }  # fmt: skip
 
 
@@ -65,7 +71,7 @@ def daily_rates(days: list[dict[str, Any]]) -> dict[str, Any]:
              "y": [row[key] for row in days], "line": {"color": color}, "connectgaps": False}
             for key, color in zip(keys, COLORS, strict=False)
         ],
-        "layout": LAYOUT | {"title": {"text": "Rates per day"}, "xaxis": DAYS,
+        "layout": LAYOUT | {"title": {"text": "Rates per day"}, "xaxis": days_axis(days),
                             "yaxis": {"tickformat": ".0%", "rangemode": "tozero"}},
     }  # fmt: skip
 

@@ -25,16 +25,18 @@ from dashboards.kpi_queries import RESTOCK_COUNTS
 from orchestration.defs.marts.assets import publish_mart
 from orchestration.demo import DEMO_SHOP, DemoPlan, DemoWorld, play
 
-pytestmark = pytest.mark.browser
+# The simulated day runs in the first test's setup: minutes on a quiet machine, many more on a loaded one.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(1800)]
 MARKETER = "marketer"  # view_kpis only
 OPERATOR = "operator"  # everything but view_kpis
 
 
 @pytest.fixture(scope="module")
 def simulated_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
-    """One simulated day of the small store, a cycle every 6 hours; then the console on its store and marts,
-    its clock where the run ended."""
-    plan = DemoPlan(data_dir=tmp_path_factory.mktemp("kpi") / "data", scenario="small", seed=11, days=1)
+    """One simulated day of the small store, a cycle every 12 hours (and the settle cycle); then the console
+    on its store and marts, its clock where the run ended."""
+    data_dir = tmp_path_factory.mktemp("kpi") / "data"
+    plan = DemoPlan(data_dir=data_dir, scenario="small", seed=11, days=1, cycle_hours=12)
     with DemoWorld(plan) as world:
         play(world, progress=lambda line: None)
     settings = load_settings(world.config_file)

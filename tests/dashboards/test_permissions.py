@@ -16,6 +16,8 @@ PAGES = {
     "/rules": "view_queue",
     "/templates": "edit_templates",
     "/users": "manage_users",
+    "/kpis": "view_kpis",
+    "/waiting-demand": "view_kpis",
 }
 ACTIONS = [
     ("/queue/replay", "replay", {"everything": "yes", "reason": "matrix"}),
