@@ -1,5 +1,5 @@
 """The KPI dashboard and waiting-demand pages in Debian's Chromium, on the marts a simulated run published
-(simulator, storefront and Dagster cycles over one simulated day), then their filters, CSV exports,
+(simulator, storefront and Dagster cycles over two simulated days), then their filters, CSV exports,
 permissions and what a hostile product title can do."""
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from backinstock.settings import load_settings
 from backinstock.store.engine import create_store_engine
 from backinstock.store.tables import PERMISSIONS
 from dashboards.kpi_definitions import COUNT_KEYS
-from dashboards.kpi_pages import TABLES, WAITING
+from dashboards.kpi_pages import SHOWN_ROWS, TABLES, WAITING
 from dashboards.kpi_queries import RESTOCK_COUNTS
 from orchestration.defs.marts.assets import publish_mart
 from orchestration.demo import DEMO_SHOP, DemoPlan, DemoWorld, play
 
-# The simulated day runs in the first test's setup: minutes on a quiet machine, many more on a loaded one.
+# The simulated run is the first test's setup: minutes on a quiet machine, many more on a loaded one.
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(1800)]
 MARKETER = "marketer"  # view_kpis only
 OPERATOR = "operator"  # everything but view_kpis
@@ -33,10 +33,11 @@ OPERATOR = "operator"  # everything but view_kpis
 
 @pytest.fixture(scope="module")
 def simulated_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
-    """One simulated day of the small store, a cycle every 12 hours (and the settle cycle); then the console
-    on its store and marts, its clock where the run ended."""
+    """Two simulated days of the small store (its first restock with targets comes late on day 1), a cycle
+    every 12 hours and the settle cycle; then the console on its store and marts, its clock where the run
+    ended."""
     data_dir = tmp_path_factory.mktemp("kpi") / "data"
-    plan = DemoPlan(data_dir=data_dir, scenario="small", seed=11, days=1, cycle_hours=12)
+    plan = DemoPlan(data_dir=data_dir, scenario="small", seed=11, days=2, cycle_hours=12)
     with DemoWorld(plan) as world:
         play(world, progress=lambda line: None)
     settings = load_settings(world.config_file)
@@ -72,7 +73,7 @@ def test_the_kpi_dashboard_shows_the_runs_kpis_with_definitions_charts_and_fresh
     definition = page.locator("[data-kpi=conversion_rate]").get_attribute("title")
     assert "credited" in definition and "send day" in definition
     # as_of and freshness: the run ended at the plan's end; the console's clock is there too
-    assert "2026-11-03T00:00:00Z" in page.locator(".as-of").inner_text()
+    assert "2026-11-04T00:00:00Z" in page.locator(".as-of").inner_text()
     assert "0 min old" in page.get_by_test_id("freshness").inner_text()
     for name in TABLES:
         assert page.locator(f"#table-{name} h2 a.csv").count() == 1, name
@@ -114,9 +115,9 @@ def test_the_waiting_demand_page_ranks_what_to_reorder(simulated_run, page):
     console = simulated_run
     waiting = mart(console, "waiting_demand").query("shop == @DEMO_SHOP").sort_values("demand_rank")
     sign_in(page, console, MARKETER, "/waiting-demand")
-    assert "2026-11-03T00:00:00Z" in page.locator(".as-of").inner_text()
+    assert "2026-11-04T00:00:00Z" in page.locator(".as-of").inner_text()
     rows = page.locator("table[data-table=waiting-demand] tbody tr")
-    assert rows.count() == min(len(waiting), 50)
+    assert rows.count() == min(len(waiting), SHOWN_ROWS)
     assert page.get_by_test_id("waiting-total").inner_text() == str(waiting["waiting_subscribers"].sum())
     if len(waiting):
         first = rows.nth(0).locator("td")
@@ -171,6 +172,10 @@ def hostile_marts(console: Console) -> Console:
                             "product_title": HOSTILE, "variant_title": HOSTILE, "demand_rank": 1,
                             "waiting_subscribers": 4, "waiting_value": Decimal("40.00"),
                             "currency_code": "EUR", "as_of": datetime(2026, 11, 3)}],
+        "notification_lift": [{"shop": day["shop"], "window_minutes": 60, "treated_targets": 90,
+                               "held_out_targets": 10, "lift": 0.05, "lift_ci_low": -0.02,
+                               "lift_ci_high": 0.125, "relative_lift": 0.5,
+                               "incremental_revenue": Decimal("120.00")}],
     }  # fmt: skip
     _kpi_columns_complete(tables)
     with duckdb.connect(":memory:") as warehouse:
@@ -200,7 +205,9 @@ def test_before_any_cycle_the_pages_say_nothing_is_published(console: Console):
         assert admin.get("/kpis/daily.csv").status_code == 404
 
 
-def test_a_hostile_product_title_is_shown_as_text_everywhere(hostile_marts: Console, page):
+def test_a_hostile_product_title_is_shown_as_text_everywhere_and_the_lift_where_published(
+    hostile_marts: Console, page
+):
     console = hostile_marts
     sign_in(page, console, "admin", "/kpis")
     for path in ("/kpis", "/waiting-demand"):
@@ -209,6 +216,10 @@ def test_a_hostile_product_title_is_shown_as_text_everywhere(hostile_marts: Cons
         assert page.evaluate("window.pwned") is None, path
         assert HOSTILE in page.locator("table").last.inner_text(), path
         assert page.locator("table img").count() == 0, path
+    page.goto(console.url + "/kpis")
+    lift = page.locator("[data-kpi=lift]")
+    assert lift.locator(".value").inner_text() == "+5.0 pts"  # the holdout's estimate, where one is published
+    assert "-2.0 to +12.5 pts" in lift.inner_text() and "Newcombe" in lift.get_attribute("title")
     exported = page.request.get(f"{console.url}/kpis/products.csv").text()
     [row] = csv.DictReader(io.StringIO(exported))
     assert row["product_title"] == "'" + HOSTILE  # a spreadsheet shows it as text, never runs it
