@@ -3,8 +3,8 @@
 Run `make demo` first (or `backinstock demo --data-dir D`). The script copies the demo's SQLite store aside
 (the demo's own store is left as it was), adds a user holding every permission to the copy, serves the
 console on a loopback port over the copy and the demo's published marts, signs in with Debian's Chromium
-(Playwright; nothing downloaded) and saves one full-page PNG per page of the navigation, plus the sign-in
-form, under docs/screenshots/.
+(Playwright; nothing downloaded) and saves one full-page PNG per page of the navigation, the sign-in form,
+and the trace of a restock event and of a job, under docs/screenshots/.
 """
 
 from __future__ import annotations
@@ -43,14 +43,16 @@ USER = "screenshots"
 
 
 def file_name(path: str) -> str:
-    """/waiting-demand -> waiting-demand.png; / -> home.png."""
+    """/waiting-demand -> waiting-demand.png; / -> home.png; /trace?restock_event=... ->
+    trace-restock-event.png; /trace/jobs/12 -> trace-job.png."""
+    path = re.sub(r"=.*$", "", re.sub(r"/\d+$", "", path)).replace("jobs", "job")
     return (re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "home") + ".png"
 
 
 @contextmanager
 def console_over_copy(config: Path, work: Path) -> Iterator[tuple[str, Settings, str, list[str]]]:
     """The console on a copy of the demo's store (with the screenshot user in it) and its marts: its URL,
-    settings, the user's password and the paths of the navigation."""
+    settings, the user's password and the paths to show (the navigation's, then a trace and a job)."""
     demo = load_settings(config)
     store = Path(demo.operational_store_url.removeprefix("sqlite:///"))
     if not demo.operational_store_url.startswith("sqlite:///") or not store.is_file():
@@ -72,7 +74,12 @@ def console_over_copy(config: Path, work: Path) -> Iterator[tuple[str, Settings,
             actor="cli:screenshots",
             now=settings.clock().now(),
         )
+        detail = connection.exec_driver_sql(
+            "SELECT id, restock_event_id FROM notification_jobs ORDER BY attempt_count DESC, id LIMIT 1"
+        ).first()
     engine.dispose()
+    # the trace of the busiest job's restock event, and that job with its attempts
+    details = [f"/trace?restock_event={detail[1]}", f"/trace/jobs/{detail[0]}"] if detail else []
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -83,7 +90,7 @@ def console_over_copy(config: Path, work: Path) -> Iterator[tuple[str, Settings,
         time.sleep(0.05)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}", settings, password, [item.path for item in app.state.nav]
+        yield f"http://127.0.0.1:{port}", settings, password, [item.path for item in app.state.nav] + details
     finally:
         server.should_exit = True
         thread.join(timeout=10)
