@@ -1,0 +1,168 @@
+"""Dispatch throughput against the simulator's SendGrid fake (served by its own process, on real time):
+the dispatcher sending N queued jobs with no rate limit, beside a bare httpx loop posting the same bodies
+to the same server with the same concurrency, in the same run (the machine's speed varies: only the ratio
+is comparable between runs).
+
+    uv run python tests/bench/bench_dispatch.py --sends 20000 --stores sqlite,postgresql
+
+PostgreSQL needs BACKINSTOCK_TEST_POSTGRES_URL (a fresh schema is made and dropped). Not measured here:
+the 200 msg/s limit run and the claim cost from 1k to 1M queued jobs (see docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "store"))
+
+from seed_rows import NOW, signup, target_for  # noqa: E402
+
+from backinstock import templates  # noqa: E402
+from backinstock.clock import SystemClock  # noqa: E402
+from backinstock.settings import load_settings  # noqa: E402
+from backinstock.store import jobs  # noqa: E402
+from backinstock.store.engine import create_store_engine  # noqa: E402
+from backinstock.store.migrate import upgrade  # noqa: E402
+from dispatch.providers import sendgrid  # noqa: E402
+from dispatch.render import compose  # noqa: E402
+from dispatch.worker import run  # noqa: E402
+
+API_KEY = "SG.bench-key"
+
+
+def serve_fakes() -> tuple[subprocess.Popen, str]:
+    port = 20000 + os.getpid() % 20000
+    config = json.dumps({"sendgrid": {"api_key": API_KEY}})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "simulator.providers", "--port", str(port), "--config", config],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line = process.stdout.readline() if process.stdout else ""
+    if "ready" not in line:
+        process.kill()
+        raise RuntimeError(f"the provider fakes did not start: {line!r}")
+    return process, f"http://127.0.0.1:{port}"
+
+
+def store_url(kind: str, folder: Path) -> tuple[str, callable]:
+    if kind == "sqlite":
+        return f"sqlite:///{folder / 'store.db'}", lambda: None
+    base = os.environ["BACKINSTOCK_TEST_POSTGRES_URL"]
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = create_store_engine(base)
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
+
+    def drop() -> None:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
+
+    return f"{base}?options=-csearch_path%3D{schema}", drop
+
+
+def bare_loop(url: str, bodies: list[dict], concurrency: int) -> float:
+    """msg/s of the floor: post every body, `concurrency` at a time, nothing else."""
+
+    async def main() -> float:
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        headers = {"Authorization": f"Bearer {API_KEY}"}
+        async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+            queue = list(reversed(bodies))
+
+            async def post_all() -> None:
+                while queue:
+                    response = await client.post(f"{url}/v3/mail/send", json=queue.pop(), headers=headers)
+                    assert response.status_code == 202, response.text
+
+            started = time.perf_counter()
+            await asyncio.gather(*(post_all() for _ in range(concurrency)))
+            return len(bodies) / (time.perf_counter() - started)
+
+    return asyncio.run(main())
+
+
+def bench(kind: str, url: str, sends: int, concurrency: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as folder:
+        address, drop = store_url(kind, Path(folder))
+        try:
+            engine = create_store_engine(address)
+            upgrade(engine)
+            settings = load_settings(
+                data_dir=Path(folder) / "data",
+                store_url=address,
+                secret_key="bench-secret-key",
+                shops=[{"domain": "test-shop.myshopify.com", "timezone": "UTC"}],
+                lanes=[
+                    {
+                        "name": "sendgrid",
+                        "provider": "sendgrid",
+                        "api_url": url,
+                        "api_key": API_KEY,
+                        "concurrency": concurrency,
+                    }
+                ],
+                dispatch={"stock_check": False, "batch_size": 500},
+            )
+            seeding = time.perf_counter()
+            with engine.begin() as connection:
+                ids = [signup(connection, f"r{n}@example.com") for n in range(sends)]
+                targets = [target_for(connection, sid, rank=n) for n, sid in enumerate(ids, 1)]
+                jobs.enqueue_targets(connection, targets, NOW)
+            print(f"  {kind}: {sends} jobs queued in {time.perf_counter() - seeding:.1f} s", flush=True)
+            # The same bodies the dispatcher will send, for the bare loop (jobs claimed, then given back).
+            [lane] = settings.delivery_lanes()
+            with engine.begin() as connection:
+                claimed = jobs.claim(
+                    connection, lane="sendgrid", channel="email", worker_id="bench", lease_seconds=600,
+                    now=NOW, limit=sends,
+                )  # fmt: skip
+                source = templates.load(connection, shop=claimed[0].shop, channel="email", locale="en")
+                bodies = [sendgrid.body(compose(settings, lane, job, source)) for job in claimed]
+                jobs.release(connection, [job.ref for job in claimed], due_at=None, reason="bench", now=NOW)
+            floor = bare_loop(url, bodies, concurrency)
+            report = run(engine, settings, clock=SystemClock(), until_idle=True, for_seconds=3600)
+            assert report.sent == sends, report
+            engine.dispose()
+        finally:
+            drop()
+    return {"dispatcher": report.sent / report.seconds, "bare": floor}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sends", type=int, default=20_000)
+    parser.add_argument("--stores", default="sqlite,postgresql")
+    parser.add_argument("--concurrency", type=int, default=64)
+    options = parser.parse_args()
+    fakes, url = serve_fakes()
+    try:
+        for kind in options.stores.split(","):
+            figures = bench(kind, url, options.sends, options.concurrency)
+            ratio = figures["dispatcher"] / figures["bare"]
+            print(
+                f"{kind}: dispatcher {figures['dispatcher']:.0f} msg/s, bare httpx loop"
+                f" {figures['bare']:.0f} msg/s, ratio {ratio:.2f}",
+                flush=True,
+            )
+    finally:
+        fakes.kill()
+        fakes.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
