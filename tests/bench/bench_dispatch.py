@@ -5,8 +5,9 @@ is comparable between runs).
 
     uv run python tests/bench/bench_dispatch.py --sends 20000 --stores sqlite,postgresql
 
-PostgreSQL needs BACKINSTOCK_TEST_POSTGRES_URL (a fresh schema is made and dropped). Not measured here:
-the 200 msg/s limit run and the claim cost from 1k to 1M queued jobs (see docs/benchmarks.md)."""
+Then the same N jobs again on a lane limited to `--rate` msg/s (default 200): the achieved rate and the
+busiest 1-second window, from the fake's own log. PostgreSQL needs BACKINSTOCK_TEST_POSTGRES_URL (a fresh
+schema is made and dropped). Not measured here: the claim cost from 1k to 1M queued jobs."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -95,7 +97,25 @@ def bare_loop(url: str, bodies: list[dict], concurrency: int) -> float:
     return asyncio.run(main())
 
 
-def bench(kind: str, url: str, sends: int, concurrency: int) -> dict[str, float]:
+def paced(url: str, since: datetime, rate: float) -> dict[str, float]:
+    """From the fake's own log: the achieved rate of the requests it received since `since`, and the
+    most requests any 1-second window held."""
+    log = httpx.get(f"{url}/_sim/providers/log", params={"provider": "sendgrid"}, timeout=60).json()
+    arrivals = sorted(
+        at
+        for at in (datetime.fromisoformat(item["at"]) for item in log["sendgrid"]["requests"])
+        if at >= since
+    )
+    busiest, first = 0, 0
+    for last, at in enumerate(arrivals):
+        while arrivals[first] <= at - timedelta(seconds=1):
+            first += 1
+        busiest = max(busiest, last - first + 1)
+    achieved = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0]).total_seconds()
+    return {"achieved": achieved, "busiest_second": busiest, "limit": rate}
+
+
+def bench(kind: str, url: str, sends: int, concurrency: int, rate: float | None = None) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as folder:
         address, drop = store_url(kind, Path(folder))
         try:
@@ -113,6 +133,7 @@ def bench(kind: str, url: str, sends: int, concurrency: int) -> dict[str, float]
                         "api_url": url,
                         "api_key": API_KEY,
                         "concurrency": concurrency,
+                        "rate_per_second": rate,
                     }
                 ],
                 dispatch={"stock_check": False, "batch_size": 500},
@@ -133,12 +154,15 @@ def bench(kind: str, url: str, sends: int, concurrency: int) -> dict[str, float]
                 source = templates.load(connection, shop=claimed[0].shop, channel="email", locale="en")
                 bodies = [sendgrid.body(compose(settings, lane, job, source)) for job in claimed]
                 jobs.release(connection, [job.ref for job in claimed], due_at=None, reason="bench", now=NOW)
-            floor = bare_loop(url, bodies, concurrency)
+            floor = bare_loop(url, bodies, concurrency) if rate is None else 0.0
+            since = datetime.now(UTC)
             report = run(engine, settings, clock=SystemClock(), until_idle=True, for_seconds=3600)
             assert report.sent == sends, report
             engine.dispose()
         finally:
             drop()
+    if rate is not None:
+        return paced(url, since, rate)
     return {"dispatcher": report.sent / report.seconds, "bare": floor}
 
 
@@ -147,6 +171,7 @@ def main() -> int:
     parser.add_argument("--sends", type=int, default=20_000)
     parser.add_argument("--stores", default="sqlite,postgresql")
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--rate", type=float, default=200.0, help="the limited run's msg/s (0: skip it)")
     options = parser.parse_args()
     fakes, url = serve_fakes()
     try:
@@ -158,6 +183,14 @@ def main() -> int:
                 f" {figures['bare']:.0f} msg/s, ratio {ratio:.2f}",
                 flush=True,
             )
+            if options.rate:
+                limited = bench(kind, url, options.sends, options.concurrency, rate=options.rate)
+                print(
+                    f"{kind}: at a limit of {options.rate:.0f} msg/s achieved {limited['achieved']:.1f} msg/s"
+                    f" ({limited['achieved'] / options.rate:.3f} of it), busiest 1-second window"
+                    f" {limited['busiest_second']} requests",
+                    flush=True,
+                )
     finally:
         fakes.kill()
         fakes.wait()
