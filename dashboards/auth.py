@@ -50,7 +50,7 @@ class NotSignedIn(Exception):
 
 def viewer_of(request: Request) -> Viewer | None:
     """The request's signed-in user, looked up once per request."""
-    if "viewer" not in request.state._state:
+    if not hasattr(request.state, "viewer"):
         row = None
         token = request.cookies.get(SESSION_COOKIE)
         if token:
@@ -91,7 +91,7 @@ def signed_in(request: Request) -> Viewer:
 
 def sign_in_nonce(request: Request) -> str:
     """The browser's sign-in cookie, or a new one for the response to set (`keep_sign_in_nonce`)."""
-    if "sign_in_nonce" not in request.state._state:
+    if not hasattr(request.state, "sign_in_nonce"):
         sent = request.cookies.get(SIGN_IN_COOKIE, "")
         request.state.sign_in_nonce = sent if 20 <= len(sent) <= 128 else secrets.token_urlsafe(32)
     return request.state.sign_in_nonce

@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dispatch"))  # dis
 from seed_rows import NOW, SHOP
 
 from dashboards.app import create_app
+from orchestration.demo import DemoPlan, DemoWorld, play
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -136,6 +137,47 @@ def console(tmp_path: Path, store_url: str) -> Iterator[Console]:
     )
     with start_console(settings) as running:
         yield running
+
+
+# Set in the browser before the simulated run's first cycle: every restock it decides must carry it.
+CHANGED_RULE = ("batch_interval_minutes", 90)
+MARKETER = "marketer"  # view_kpis only
+OPERATOR = "operator"  # everything but view_kpis
+
+
+@pytest.fixture(scope="session")
+def simulated_run(tmp_path_factory: pytest.TempPathFactory, chromium) -> Iterator[Console]:
+    """Two simulated days of the small store (simulator, storefront, a Dagster cycle every 12 hours and the
+    settle cycle; its first restock with targets comes late on day 1), with the console beside it on the
+    run's store and published marts. Before the first cycle an operator sets
+    CHANGED_RULE for the shop in the browser. Afterwards the console stays up, its clock where the run ended.
+    Shared by every test that needs real data (one run per session: it takes minutes)."""
+    data_dir = tmp_path_factory.mktemp("run") / "data"
+    plan = DemoPlan(data_dir=data_dir, scenario="small", seed=11, days=2, cycle_hours=12)
+    with DemoWorld(plan) as world:
+        settings = load_settings(world.config_file)
+        engine = create_store_engine(settings.operational_store_url)
+        console = Console(url="", settings=settings, engine=engine, clock=FileClock(world.clock.path))
+        console.add_user(ADMIN, PERMISSIONS)
+        console.add_user(MARKETER, ["view_kpis"])
+        console.add_user(OPERATOR, [name for name in PERMISSIONS if name != "view_kpis"])
+        with serve(settings) as url:
+            console.url = url
+            context = chromium.new_context()
+            try:
+                page = context.new_page()
+                sign_in(page, console, OPERATOR, "/rules")
+                name, value = CHANGED_RULE
+                page.locator("#set-rule select[name=name]").select_option(name)
+                page.locator("#set-rule input[name=value]").fill(str(value))
+                page.locator("#set-rule input[name=reason]").fill("slower batches")
+                page.locator("#set-rule button").click()
+                page.wait_for_url(re.compile(r"/rules\?.*done=set"))
+            finally:
+                context.close()
+            play(world, progress=lambda line: None)
+            yield console
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")
