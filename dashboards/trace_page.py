@@ -22,6 +22,7 @@ from dashboards.web import NavItem, render
 
 router = APIRouter()
 NAV = [NavItem("view_queue", "/trace", "Trace")]
+JOBS_SHOWN = 100  # in full with their attempts; the counts cover every job found (up to trace.LIMIT)
 
 
 def _shown(jobs: list[dict[str, Any]], viewer: auth.Viewer) -> list[dict[str, Any]]:
@@ -62,7 +63,7 @@ def trace_search(
             jobs = trace.jobs_of_contact(connection, contact)
         elif credited:
             jobs = trace.jobs_by_ids(connection, credited[: trace.LIMIT])
-        attempts = trace.attempts_of(connection, [row["id"] for row in jobs])
+        attempts = trace.attempts_of(connection, [row["id"] for row in jobs[:JOBS_SHOWN]])
     may_see = viewer.may("view_contacts")
     targets = [
         {**target, "shown_contact": shown_contact(target["contact"], may_see)}
@@ -81,10 +82,12 @@ def trace_search(
             "decided": decided,
             "targets": targets,
             "recent": [] if restock_event or contact or order_id else trace_marts.recent_events(marts),
-            "jobs": _shown(jobs, viewer),
+            "jobs": _shown(jobs[:JOBS_SHOWN], viewer),
+            "found": len(jobs),
             "attempts": attempts,
             "counts": {status: count for status, count in counts.items() if count},
             "limit": trace.LIMIT,
+            "shown": JOBS_SHOWN,
         },
         as_of=now_of(request),
     )

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from conftest import ADMIN, sign_in
-from seed_rows import NOW, SHOP, target_for, variant_row
+from seed_rows import NOW, SHOP, signup, target_for, variant_row
 
 from backinstock.store import catalog, jobs, subscriptions
 
@@ -92,3 +92,17 @@ def test_trace_search_by_job_and_bad_input(console):
         assert browser.get("/trace", params={"job": "x"}).status_code == 400
         assert browser.get("/trace/jobs/999999").status_code == 404
         assert browser.get("/trace", params={"contact": "a" * 400}).status_code == 400
+
+
+def test_a_large_restock_counts_every_job_and_shows_the_first_hundred_in_full(console):
+    with console.engine.begin() as connection:
+        ids = [signup(connection, f"p{n}@example.com") for n in range(130)]
+        targets = [
+            target_for(connection, sid, rank=rank, restock_event_id="r-big")
+            for rank, sid in enumerate(ids, 1)
+        ]
+        jobs.enqueue_targets(connection, targets, NOW)
+    with console.signed_in(ADMIN) as browser:
+        page = browser.get("/trace", params={"restock_event": "r-big"}).text
+    assert "130 job(s), the first 100 shown with their attempts" in page and "pending 130" in page
+    assert page.count('class="panel job"') == 100
