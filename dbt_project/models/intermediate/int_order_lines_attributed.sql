@@ -33,19 +33,13 @@ rules as (
 
 order_contacts as (
 
-    select distinct shop, order_id, contact
-    from orders
-    cross join lateral (
-        select unnest([orders.email, orders.customer_email, orders.phone, orders.customer_phone]) as contact
-    ) as contacts
-    where contact is not null
+    {{ order_contacts('orders') }}
 
 ),
 
 order_tokens as (
 
-    select distinct shop, order_id, unnest(click_job_ids) as job_id
-    from orders
+    {{ order_click_jobs('orders') }}
 
 ),
 
@@ -97,11 +91,10 @@ eligible as (
     left join rules on rules.shop = lines.shop
     where lines.ordered_at >= reached.touched_at
         and lines.ordered_at <= reached.window_ends_at
-        and case coalesce(rules.attribution_scope, '{{ var("attribution_scope") }}')
-            when 'any' then true
-            when 'same_variant' then lines.variant_id = reached.variant_id
-            else lines.product_id = reached.product_id
-        end
+        and {{ in_attribution_scope(
+            'rules.attribution_scope', 'lines.variant_id', 'lines.product_id', 'reached.variant_id',
+            'reached.product_id'
+        ) }}
 
 ),
 
