@@ -90,8 +90,17 @@ def message_context(target: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def due_at(target: Mapping[str, Any], now: datetime) -> datetime:
+    """When a new job is due: at once, or `holdout_delay_minutes` later for a target the incrementality
+    holdout held out (dbt's `notification_holdouts`): its conversions meanwhile are the lift's baseline."""
+    if target.get("is_held_out"):
+        return now + timedelta(minutes=int(target["holdout_delay_minutes"]))
+    return now
+
+
 def enqueue_targets(connection: sa.Connection, targets: Iterable[Mapping[str, Any]], now: datetime) -> int:
-    """One `pending` job per target's subscription; targets that already have a job insert nothing."""
+    """One `pending` job per target's subscription, due at once or, when held out, after the holdout's
+    delay; targets that already have a job insert nothing."""
     rows = [
         {
             "shop": target["shop"],
@@ -104,7 +113,7 @@ def enqueue_targets(connection: sa.Connection, targets: Iterable[Mapping[str, An
             "status": PENDING,
             "priority": int(target["target_rank"]),
             "context": message_context(target),
-            "due_at": now,
+            "due_at": due_at(target, now),
             "attempt_count": 0,
             "created_at": now,
             "updated_at": now,

@@ -91,6 +91,22 @@ def test_enqueue_freezes_the_message_and_is_idempotent(store_engine):
     }
 
 
+def test_a_held_out_target_is_due_after_the_holdouts_delay_and_not_claimed_before(store_engine):
+    """The incrementality holdout (docs/architecture.md): a held-out target's job waits its delay; the
+    dispatcher, claiming only due jobs, sends it then and not before."""
+    with store_engine.begin() as connection:
+        treated, held_out = (signup(connection, email) for email in ("t@example.com", "h@example.com"))
+        targets = [
+            {**target_for(connection, treated, rank=1), "is_held_out": False, "holdout_delay_minutes": 60},
+            {**target_for(connection, held_out, rank=2), "is_held_out": True, "holdout_delay_minutes": 60},
+        ]
+        assert jobs.enqueue_targets(connection, targets, NOW) == 2
+    due = {row.contact: row.due_at for row in _rows(store_engine).values()}
+    assert due == {"t@example.com": NOW, "h@example.com": NOW + timedelta(minutes=60)}
+    assert [job.contact for job in _claim(store_engine, now=NOW + timedelta(minutes=59))] == ["t@example.com"]
+    assert [job.contact for job in _claim(store_engine, now=NOW + timedelta(minutes=60))] == ["h@example.com"]
+
+
 def test_a_claim_takes_due_jobs_in_due_then_signup_order_under_a_lease_and_a_new_fence(store_engine):
     _enqueue(store_engine, ["a@example.com", "b@example.com", "c@example.com"], ranks=[2, 1, 3])
     _enqueue(store_engine, ["d@example.com"], restock="restock-0", now=NOW - timedelta(minutes=1))

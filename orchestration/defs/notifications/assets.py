@@ -19,11 +19,12 @@ from orchestration.warehouse import connect, fetch_rows, naive_utc
 GROUP = "notifications"
 
 # Released targets without a job yet (the copy of the store's jobs is this cycle's; the store's unique
-# subscription_id makes a second enqueue of the same target a no-op anyway).
+# subscription_id makes a second enqueue of the same target a no-op anyway), with their holdout decision.
 NEW_TARGETS = """
-SELECT t.*, r.released_at
+SELECT t.*, r.released_at, coalesce(h.is_held_out, false) AS is_held_out, h.holdout_delay_minutes
 FROM notification_targets AS t
 INNER JOIN target_releases AS r ON r.target_id = t.target_id
+LEFT JOIN notification_holdouts AS h ON h.target_id = t.target_id
 WHERE r.released_at <= CAST(? AS TIMESTAMP)
     AND NOT EXISTS (SELECT 1 FROM raw_app.notification_jobs AS j WHERE j.subscription_id = t.subscription_id)
 ORDER BY r.released_at, t.restocked_at, t.target_rank
@@ -47,11 +48,16 @@ GROUP BY e.shop, e.variant_id
     key=["operational", "notification_jobs"],
     group_name=GROUP,
     pool=WAREHOUSE_POOL,
-    deps=[dg.AssetKey("notification_targets"), dg.AssetKey("target_releases"), dg.AssetKey("restock_events")],
+    deps=[
+        dg.AssetKey("notification_targets"),
+        dg.AssetKey("target_releases"),
+        dg.AssetKey("notification_holdouts"),
+        dg.AssetKey("restock_events"),
+    ],
 )
 def notification_jobs(settings: BackInStockSettings, clock: CycleClock) -> dg.MaterializeResult:
-    """Released targets without a job yet become `pending` jobs in the operational store; a variant's
-    deferred jobs go back to the queue at its next restock."""
+    """Released targets without a job yet become `pending` jobs in the operational store (held-out ones due
+    after the holdout's delay); a variant's deferred jobs go back to the queue at its next restock."""
     loaded = settings.load()
     as_of = naive_utc(clock.now())
     with connect(loaded.warehouse, read_only=True) as warehouse:
