@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from backinstock.clock import FileClock, format_instant, parse_instant
 from backinstock.settings import load_settings
 from orchestration.cycle import CycleRun, CycleRunner
 from orchestration.instance import prepare_dagster_home
+from orchestration.truth_comparison import comparison_table
 
 DEMO_SHOP = "demo-outfitters.myshopify.com"
 STARTUP_TIMEOUT_SECONDS = 60.0
@@ -45,6 +45,7 @@ class DemoPlan:
     days: int = 4
     cycle_hours: float = 6.0
     start: datetime = datetime(2026, 11, 2, tzinfo=UTC)
+    holdout_share: float = 0.1  # of each restock's targets sent late, for the lift estimate
 
     @property
     def end(self) -> datetime:
@@ -79,7 +80,11 @@ def write_settings_file(
     for name, values in tables.items():
         lines += ["", f"[{name}]", *(f"{key} = {_toml_value(value)}" for key, value in values.items())]
     for shop in shops:
-        lines += ["", "[[shops]]", *(f"{key} = {_toml_value(value)}" for key, value in shop.items())]
+        scalars = {key: value for key, value in shop.items() if not isinstance(value, dict)}
+        lines += ["", "[[shops]]", *(f"{key} = {_toml_value(value)}" for key, value in scalars.items())]
+        for name, values in shop.items():
+            if isinstance(values, dict):  # a table of this shop's, e.g. [shops.holdout]
+                lines += [f"[shops.{name}]", *(f"{key} = {_toml_value(v)}" for key, v in values.items())]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -134,6 +139,7 @@ class DemoWorld:
                     "admin_api_url": self.simulator_url,
                     "access_token": token,
                     "webhook_secret": webhook_secret,
+                    "holdout": {"share": self.plan.holdout_share},
                 }
             ],
         )
@@ -227,6 +233,11 @@ class DemoWorld:
         rows = pd.read_parquet(self.data_dir / "marts" / "kpi_summary.parquet").to_dict("records")
         return next((row for row in rows if row["shop"] == DEMO_SHOP), {})
 
+    def pipeline_lift(self) -> dict[str, Any]:
+        """The holdout's lift estimate for the demo shop, from the published mart."""
+        rows = pd.read_parquet(self.data_dir / "marts" / "notification_lift.parquet").to_dict("records")
+        return next((row for row in rows if row["shop"] == DEMO_SHOP), {})
+
     def ground_truth(self, as_of: datetime) -> dict[str, Any]:
         answer = self.http.get(
             f"{self.simulator_url}/_sim/ground-truth", params={"as_of": format_instant(as_of)}
@@ -275,91 +286,6 @@ def play(world: DemoWorld, progress: Callable[[str], None]) -> tuple[list[CycleR
     return runs, resent
 
 
-@dataclass(frozen=True)
-class Row:
-    label: str
-    key: str
-    kind: str  # count, money, rate
-
-
-ROWS = (
-    Row("product viewers", "product_viewers", "count"),
-    Row("variant viewers", "variant_viewers", "count"),
-    Row("signups", "signups", "count"),
-    Row("signup rate", "signup_rate", "rate"),
-    Row("restocks detected", "restocks", "count"),
-    Row("notification jobs", "notification_jobs", "count"),
-    Row("attempted", "notifications_attempted", "count"),
-    Row("sent", "notifications_sent", "count"),
-    Row("delivered", "notifications_delivered", "count"),
-    Row("delivery success", "delivery_success_rate", "rate"),
-    Row("opened", "notifications_opened", "count"),
-    Row("open rate", "open_rate", "rate"),
-    Row("clicked", "notifications_clicked", "count"),
-    Row("click rate", "click_rate", "rate"),
-    Row("converted", "notifications_converted", "count"),
-    Row("conversion rate", "conversion_rate", "rate"),
-    Row("attributed orders", "attributed_orders", "count"),
-    Row("attributed revenue", "attributed_revenue", "money"),
-    Row("total orders", "total_orders", "count"),
-    Row("total net revenue", "total_revenue", "money"),
-    Row("revenue contribution", "revenue_contribution", "rate"),
-    Row("converted (clicks only)", "notifications_converted_click_only", "count"),
-    Row("conversion (clicks only)", "conversion_rate_click_only", "rate"),
-    Row("attributed orders (clicks)", "attributed_orders_click_only", "count"),
-    Row("attributed revenue (clicks)", "attributed_revenue_click_only", "money"),
-    Row("contribution (clicks only)", "revenue_contribution_click_only", "rate"),
-)
-
-
-def _missing(value: Any) -> bool:
-    """Null, however it arrived (a null read from Parquet by pandas is NaN)."""
-    return value is None or (isinstance(value, float) and pd.isna(value))
-
-
-def agrees(kind: str, pipeline: Any, truth: Any) -> bool:
-    if _missing(pipeline) or _missing(truth):
-        return _missing(pipeline) and _missing(truth)
-    if kind == "money":
-        return Decimal(str(pipeline)).quantize(Decimal("0.01")) == Decimal(str(truth)).quantize(
-            Decimal("0.01")
-        )
-    if kind == "rate":
-        return abs(float(pipeline) - float(truth)) < 1e-9
-    return int(pipeline) == int(truth)
-
-
-def _shown(kind: str, value: Any, currency: str) -> str:
-    if _missing(value):
-        return "—"
-    if kind == "money":
-        return f"{Decimal(str(value)):,.2f} {currency}"
-    if kind == "rate":
-        return f"{float(value):.1%}"
-    return f"{int(value):,}"
-
-
-def comparison_table(pipeline: dict[str, Any], truth: dict[str, Any]) -> tuple[str, bool]:
-    """The KPI table, pipeline beside ground truth, and whether every figure agrees."""
-    totals = truth["totals"]
-    currency = truth.get("currency_code", "")
-    lines = [f"{'KPI':<28}{'pipeline':>18}{'ground truth':>18}", "─" * 68]
-    all_agree = True
-    for row in ROWS:
-        ok = agrees(row.kind, pipeline.get(row.key), totals.get(row.key))
-        all_agree &= ok
-        lines.append(
-            f"{row.label:<28}{_shown(row.kind, pipeline.get(row.key), currency):>18}"
-            f"{_shown(row.kind, totals.get(row.key), currency):>18}  {'✓' if ok else '✗ differs'}"
-        )
-    lines.append("─" * 68)
-    caused = (
-        f"{totals.get('orders_caused', 0)} orders, {_shown('money', totals.get('revenue_caused'), currency)}"
-    )
-    lines.append(f"really caused by alerts (simulator only): {caused}")
-    return "\n".join(lines), all_agree
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="backinstock demo", description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=DemoPlan.data_dir)
@@ -378,8 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with DemoWorld(plan) as world:
         runs, resent = play(world, progress)
-        pipeline, truth = world.pipeline_summary(), world.ground_truth(plan.end)
-    table, all_agree = comparison_table(pipeline, truth)
+        pipeline, lift, truth = world.pipeline_summary(), world.pipeline_lift(), world.ground_truth(plan.end)
+    table, all_agree = comparison_table(pipeline, truth, lift)
     cycle_seconds = sorted(run.seconds for run in runs[1:])
     median = cycle_seconds[len(cycle_seconds) // 2] if cycle_seconds else 0.0
     data = plan.data_dir.resolve()

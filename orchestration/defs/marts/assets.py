@@ -22,6 +22,7 @@ from orchestration.warehouse import connect
 PUBLISHED_MARTS = (
     "kpi_daily",
     "kpi_summary",
+    "notification_lift",
     "restock_events",
     "notification_targets",
     "notification_attributions",
