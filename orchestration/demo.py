@@ -28,7 +28,7 @@ import httpx
 import pandas as pd
 
 from backinstock.clock import FileClock, format_instant, parse_instant
-from backinstock.settings import load_settings
+from backinstock.settings import HoldoutSettings, load_settings
 from orchestration.cycle import CycleRun, CycleRunner
 from orchestration.instance import prepare_dagster_home
 from orchestration.truth_comparison import comparison_table
@@ -54,6 +54,14 @@ class DemoPlan:
     @property
     def cycle(self) -> timedelta:
         return timedelta(hours=self.cycle_hours)
+
+    @property
+    def finish(self) -> datetime:
+        """Where the run stops: the end, or with a holdout the holdout's delay later, so the targets held
+        out by the last cycle are sent and their window ends inside the run."""
+        if not self.holdout_share:
+            return self.end
+        return self.end + timedelta(minutes=HoldoutSettings().delay_minutes)
 
 
 def free_port() -> int:
@@ -247,12 +255,12 @@ class DemoWorld:
 
 
 def play(world: DemoWorld, progress: Callable[[str], None]) -> tuple[list[CycleRun], int]:
-    """Drive simulated time from start to end, then re-run the last cycle (settle).
+    """Drive simulated time from start to the plan's finish, then re-run the last cycle (settle).
 
     Returns every cycle run (settle last) and how many messages the settle run sent (it must be none).
     """
     plan = world.plan
-    total = int(plan.days * 24 / plan.cycle_hours) + 2
+    total = int(plan.days * 24 / plan.cycle_hours) + 2 + (plan.finish > plan.end)
     runs: list[CycleRun] = []
 
     def run_cycle(as_of: datetime, label: str = "cycle") -> None:
@@ -270,19 +278,19 @@ def play(world: DemoWorld, progress: Callable[[str], None]) -> tuple[list[CycleR
     while True:
         upcoming = [moment for moment in (world.next_event_at, next_cycle) if moment is not None]
         moment = min(upcoming)
-        if moment > plan.end:
+        if moment > plan.finish:
             break
         world.advance(moment)
         if moment == next_cycle:
             run_cycle(moment)
             next_cycle += plan.cycle
-    world.advance(plan.end)
-    if runs[-1].as_of != plan.end:
-        run_cycle(plan.end)
+    world.advance(plan.finish)
+    if runs[-1].as_of != plan.finish:
+        run_cycle(plan.finish)
     # The same instant again: the last cycle's sends land in the KPIs, and nothing new goes out.
-    sent_before = world.ground_truth(plan.end)["totals"]["notifications_sent"]
-    run_cycle(plan.end, label="settle")
-    resent = world.ground_truth(plan.end)["totals"]["notifications_sent"] - sent_before
+    sent_before = world.ground_truth(plan.finish)["totals"]["notifications_sent"]
+    run_cycle(plan.finish, label="settle")
+    resent = world.ground_truth(plan.finish)["totals"]["notifications_sent"] - sent_before
     return runs, resent
 
 
@@ -304,7 +312,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with DemoWorld(plan) as world:
         runs, resent = play(world, progress)
-        pipeline, lift, truth = world.pipeline_summary(), world.pipeline_lift(), world.ground_truth(plan.end)
+        pipeline, lift, truth = (
+            world.pipeline_summary(),
+            world.pipeline_lift(),
+            world.ground_truth(plan.finish),
+        )
     table, all_agree = comparison_table(pipeline, truth, lift)
     cycle_seconds = sorted(run.seconds for run in runs[1:])
     median = cycle_seconds[len(cycle_seconds) // 2] if cycle_seconds else 0.0

@@ -40,7 +40,7 @@ def main() -> int:
             summary, lift, truth = (
                 world.pipeline_summary(),
                 world.pipeline_lift(),
-                world.ground_truth(plan.end),
+                world.ground_truth(plan.finish),
             )
             grains = {
                 grain.mart: grain_differences(grain, world.data_dir / "marts", truth) for grain in GRAINS

@@ -19,4 +19,4 @@ def finished_world(tmp_path_factory):
     with DemoWorld(plan) as world:
         runs, resent = play(world, progress=lambda line: None)
         world.simulator_log = world.http.get(f"{world.simulator_url}/_sim/log").json()["events"]
-        yield world, runs, resent, world.pipeline_summary(), world.ground_truth(plan.end)
+        yield world, runs, resent, world.pipeline_summary(), world.ground_truth(plan.finish)

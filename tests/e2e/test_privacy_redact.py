@@ -122,7 +122,7 @@ def test_a_redacted_customer_disappears_from_store_warehouse_and_marts_and_kpis_
     assert store_mentions(store_url, [email]) == {}  # the store at once
     assert marts_mentions(marts, [email])  # the marts only after the next cycle
 
-    world.cycle(plan.end)
+    world.cycle(plan.finish)
 
     assert warehouse_mentions(data_dir / "warehouse.duckdb", needles) == {}
     assert marts_mentions(marts, needles) == []
