@@ -222,6 +222,16 @@ class DispatchSettings(BaseModel):
     stock_check_max_age_seconds: float = Field(default=5.0, ge=0)  # one check serves a variant this long
 
 
+class AlertSettings(BaseModel):
+    """Where operators hear that something needs them (Dagster's sensors send it), and what counts: a run
+    failed, a lane stopped or paused long, dead letters piling up, inputs gone stale."""
+
+    webhook_url: str = ""  # JSON POST per alert (Slack-style `text` included); empty: kept in the store only
+    dead_letters_over: int = Field(default=10, ge=0)
+    lane_paused_minutes: float = Field(default=5.0, ge=0)  # a pause longer than this is an alert
+    stale_inventory_minutes: float = Field(default=30.0, gt=0)  # no inventory ingest for this long
+
+
 class RateLimit(BaseModel):
     """At most `count` requests in any `seconds` (a burst of `count`, then refilled evenly)."""
 
@@ -303,6 +313,7 @@ class Settings(BaseSettings):
     consent: ConsentSettings = Field(default_factory=ConsentSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     dashboards: DashboardsSettings = Field(default_factory=DashboardsSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     @classmethod
     def settings_customise_sources(

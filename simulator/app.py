@@ -82,6 +82,19 @@ def create_app(world: World) -> Starlette:
         world.provider.forced.clear()
         return Response(status_code=204)
 
+    # An operator's chat or pager stand-in: the product's alert webhook posts here, tests read them back.
+    operator_alerts: list[Any] = []
+
+    async def receive_alert(request: Request) -> Response:
+        body = await _json_body(request)
+        if not isinstance(body, dict):
+            return JSONResponse({"error": "expected a JSON object"}, status_code=400)
+        operator_alerts.append(body)
+        return JSONResponse({"received": len(operator_alerts)})
+
+    async def list_alerts(request: Request) -> Response:
+        return JSONResponse({"alerts": operator_alerts})
+
     return Starlette(
         routes=[
             Route("/admin/api/{version}/graphql.json", graphql, methods=["POST"]),
@@ -91,6 +104,8 @@ def create_app(world: World) -> Starlette:
             Route("/_sim/log", log, methods=["GET"]),
             Route("/_sim/provider/forced", force_provider_response, methods=["POST"]),
             Route("/_sim/provider/forced", clear_provider_responses, methods=["DELETE"]),
+            Route("/_sim/alerts", receive_alert, methods=["POST"]),
+            Route("/_sim/alerts", list_alerts, methods=["GET"]),
             *world.providers.routes(),
         ],
         lifespan=lifespan,
