@@ -11,6 +11,7 @@ from backinstock.store.migrate import upgrade
 
 # Every asset that opens the DuckDB warehouse runs in this pool (limit 1): DuckDB allows one writer.
 WAREHOUSE_POOL = "warehouse"
+WAREHOUSE_POOL_LIMIT = 1
 
 
 @cache

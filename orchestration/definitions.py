@@ -1,16 +1,17 @@
 """The Dagster code location: `dagster dev -m orchestration.definitions`.
 
-One job runs the whole cycle (ingest → copy → dbt build → enqueue → dispatch → publish); a schedule runs
-it every 15 minutes with the tick as `as_of`. A second job, `data_quality`, runs the Great Expectations
-checks of the latest ingested Shopify batches hourly, off the cycle's path. Every asset and check that opens
-the warehouse is in the `warehouse` pool, whose limit is 1 in the instance configuration `backinstock
-serve` writes.
+Three paths (orchestration/jobs.py): `alerts` (started by the webhook inbox sensor and the reconciliation
+poll), `dispatch` (every minute, and at once after an alerts run enqueued jobs; outside the warehouse pool)
+and `analytics` (on its own schedule and after sends), plus `data_quality` (Great Expectations). Every
+asset and check that opens the warehouse is in the `warehouse` pool, limited to one slot by every run on
+the instance it runs on (orchestration/instance.py). Every job runs in process.
 """
 
 from __future__ import annotations
 
 import dagster as dg
 
+from orchestration.alert_sensors import SENSORS as ALERT_SENSORS
 from orchestration.defs.dbt.assets import assets as dbt_assets
 from orchestration.defs.dbt.project import dbt_cli, dbt_project
 from orchestration.defs.marts.assets import assets as mart_assets
@@ -19,8 +20,10 @@ from orchestration.defs.operational.assets import assets as operational_assets
 from orchestration.defs.privacy.assets import assets as privacy_assets
 from orchestration.defs.shopify.assets import assets as shopify_assets
 from orchestration.defs.shopify.checks import checks as shopify_checks
-from orchestration.jobs import cycle_job, cycle_schedule, quality_job, quality_schedule
+from orchestration.jobs import JOBS
 from orchestration.resources import BackInStockSettings, CycleClock
+from orchestration.schedules import SCHEDULES
+from orchestration.sensors import SENSORS
 
 settings_resource = BackInStockSettings()
 
@@ -34,8 +37,10 @@ defs = dg.Definitions(
         *mart_assets,
     ],
     asset_checks=[*shopify_checks],
-    jobs=[cycle_job, quality_job],
-    schedules=[cycle_schedule, quality_schedule],
+    jobs=JOBS,
+    schedules=SCHEDULES,
+    sensors=[*SENSORS, *ALERT_SENSORS],
+    executor=dg.in_process_executor,
     resources={
         "settings": settings_resource,
         "clock": CycleClock(settings=settings_resource),

@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Logs:                    {data / 'logs'}")
     print("Dagster UI (run history):")
     print(f"  DAGSTER_HOME={data / 'dagster_home'} BACKINSTOCK_CONFIG={data / 'backinstock.toml'} \\")
-    print("  .venv/bin/dagster dev -m orchestration.definitions")
+    print("  .venv/bin/dagster dev -w workspace.yaml")
     print("Dashboards (KPIs, waiting demand, queue, trace, audit) on the demo's store and published marts:")
     print(f"  export BACKINSTOCK_CONFIG={data / 'backinstock.toml'}")
     print("  .venv/bin/backinstock user add you --all-permissions   # asks for a password")

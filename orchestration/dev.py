@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from backinstock.settings import load_settings
 from orchestration.instance import prepare_dagster_home
+
+WORKSPACE = Path(__file__).resolve().parents[1] / "workspace.yaml"  # the code location `back_in_stock`
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -19,10 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ["DAGSTER_HOME"] = home
     os.environ.setdefault("DO_NOT_TRACK", "1")
     dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
-    os.execv(
-        dagster,
-        [dagster, "dev", "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(options.port)],
-    )
+    os.execv(dagster, [dagster, "dev", "-w", str(WORKSPACE), "-h", "127.0.0.1", "-p", str(options.port)])
 
 
 if __name__ == "__main__":

@@ -1,52 +1,100 @@
-"""The pipeline cycle as one job, and the schedule that runs it with its tick as `as_of`; and the data
-quality job, which runs the Great Expectations checks of ingested batches on their own, hourly schedule."""
+"""The product's paths as Dagster jobs: alerts, dispatch, analytics, and the data quality checks.
+
+- `alerts`: inventory ingest (the reconciliation poll) and the operational copies (the webhook inbox among
+  them) -> detection -> frozen targets -> enqueue. Nothing about orders or KPIs: a failing KPI model can
+  never hold an alert back.
+- `dispatch`: only the dispatcher (`dispatch.worker.run`) for a bounded time, outside the warehouse pool, so
+  it sends while the warehouse is busy and retries queued jobs while Shopify is down.
+- `analytics`: orders ingest and its Great Expectations check (blocking: a bad batch stops the KPI marts),
+  fresh operational copies (jobs, attempts, events), attribution, KPI marts and the published Parquet marts.
+- `data_quality`: the Great Expectations checks of inventory and variant batches (GX's import stays off the
+  alerts path).
+
+Every job runs in one process (the in-process executor): the warehouse steps are serialised by the
+`warehouse` pool anyway, and a step per process re-imports the code location each time.
+"""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from backinstock.clock import format_instant
-from orchestration.defs.shopify.checks import checks as quality_checks
+from orchestration.defs.notifications.assets import notification_deliveries, notification_jobs
+from orchestration.defs.operational.assets import catalog_variants, operational_copies
+from orchestration.defs.shopify.checks import checks as gx_checks
+from orchestration.defs.shopify.checks import inventory_levels_check, orders_check, variants_check
 
-CYCLE_CRON = "*/15 * * * *"
-QUALITY_CRON = "0 * * * *"
+# The GX checks: importing Great Expectations alone costs seconds, too slow for the alerts path. The orders
+# check runs in the analytics job, where a failing orders batch blocks the KPI marts; the others on their own.
+GX_CHECKS = dg.AssetSelection.checks(*gx_checks)
+ORDERS_CHECK = dg.AssetSelection.checks(orders_check)
+QUALITY_CHECKS = dg.AssetSelection.checks(inventory_levels_check, variants_check)
+OPERATIONAL_COPIES = dg.AssetSelection.assets(operational_copies)
+DISPATCH = dg.AssetSelection.assets(notification_deliveries)
 
-# The GX checks: importing Great Expectations alone costs seconds, too slow for the cycle's hot path.
-QUALITY_CHECKS = dg.AssetSelection.checks(*quality_checks)
+# Everything enqueueing needs (and the catalog copy the storefront checks signups against), with the whole
+# consistent copy of the operational store.
+ALERTS = (
+    dg.AssetSelection.assets(notification_jobs, catalog_variants).upstream() - DISPATCH
+) | OPERATIONAL_COPIES
 
-# Every asset with its checks (dbt's tests run inside `dbt build`), except the GX checks.
-cycle_job = dg.define_asset_job(
-    "pipeline_cycle",
-    selection=dg.AssetSelection.all() - QUALITY_CHECKS,
-    description="Ingest Shopify and the operational store, build dbt, enqueue and dispatch, publish marts.",
+# Everything else that lands in the warehouse (orders, attribution, KPI marts, the published marts), with
+# fresh copies of the jobs and attempts.
+ANALYTICS = (dg.AssetSelection.all() - ALERTS - DISPATCH) | OPERATIONAL_COPIES
+
+# Tags every run carries, so the runs page says which path it is, what started it and as of when.
+PATH_TAG = "backinstock/path"
+TRIGGER_TAG = "backinstock/trigger"
+AS_OF_TAG = "backinstock/as_of"
+
+alerts_job = dg.define_asset_job(
+    "alerts",
+    selection=ALERTS - GX_CHECKS,
+    executor_def=dg.in_process_executor,
+    tags={PATH_TAG: "alerts"},
+    description="Poll inventory, copy the webhook inbox, detect restocks, freeze targets, enqueue jobs.",
 )
 
-# Only the checks, no materialization. In one process: GX is imported once for all of them, and they run
-# one at a time anyway (the warehouse pool).
+dispatch_job = dg.define_asset_job(
+    "dispatch",
+    selection=DISPATCH,
+    executor_def=dg.in_process_executor,
+    tags={PATH_TAG: "dispatch"},
+    description="Run the dispatcher for a bounded time: send due jobs through their lanes.",
+)
+
+analytics_job = dg.define_asset_job(
+    "analytics",
+    selection=(ANALYTICS - GX_CHECKS) | ORDERS_CHECK,
+    executor_def=dg.in_process_executor,
+    tags={PATH_TAG: "analytics"},
+    description="Ingest and validate orders, copy jobs and attempts, build attribution and KPI marts.",
+)
+
+# Only the checks, no materialization: GX is imported once for all of them.
 quality_job = dg.define_asset_job(
     "data_quality",
     selection=QUALITY_CHECKS,
     executor_def=dg.in_process_executor,
-    description="Validate the latest ingested Shopify batches with Great Expectations.",
+    tags={PATH_TAG: "data_quality"},
+    description="Validate the ingested Shopify batches with Great Expectations.",
 )
 
+JOBS = [alerts_job, dispatch_job, analytics_job, quality_job]
 
-def cycle_run_config(as_of: str, config_file: str = "") -> dict:
-    """Run config for one cycle: the instant it decides as of, and optionally which settings file to read."""
-    resources: dict = {"clock": {"config": {"as_of": as_of}}}
+
+def run_config(as_of: str = "", config_file: str = "", dispatch: dict | None = None) -> dict:
+    """Run config for one run of any path: the instant it decides as of (empty: the settings' clock, else
+    the run's creation), optionally the settings file, and for the dispatch job how long to send."""
+    resources: dict = {}
+    if as_of:
+        resources["clock"] = {"config": {"as_of": as_of}}
     if config_file:
         resources["settings"] = {"config": {"config_file": config_file}}
-    return {"resources": resources}
+    config: dict = {"resources": resources}
+    if dispatch:
+        config["ops"] = {"operational__notification_deliveries": {"config": dispatch}}
+    return config
 
 
-@dg.schedule(
-    name="pipeline_cycle_schedule", job=cycle_job, cron_schedule=CYCLE_CRON, execution_timezone="UTC"
-)
-def cycle_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    tick = context.scheduled_execution_time
-    return dg.RunRequest(run_key=tick.isoformat(), run_config=cycle_run_config(format_instant(tick)))
-
-
-quality_schedule = dg.ScheduleDefinition(
-    name="data_quality_schedule", job=quality_job, cron_schedule=QUALITY_CRON, execution_timezone="UTC"
-)
+def run_tags(trigger: str, as_of: str) -> dict[str, str]:
+    return {TRIGGER_TAG: trigger, AS_OF_TAG: as_of}

@@ -9,12 +9,19 @@ from pydantic import PrivateAttr
 
 from backinstock.clock import parse_instant
 from backinstock.settings import Settings, load_settings
+from orchestration.instance import ensure_warehouse_pool
 
 
 class BackInStockSettings(dg.ConfigurableResource):
     """The product's one settings object; `config_file` names the TOML file (else the usual lookup)."""
 
     config_file: str = ""
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Every run needs the settings, so every run puts the warehouse pool's limit on its instance
+        before its first step claims a slot."""
+        if context.instance is not None:
+            ensure_warehouse_pool(context.instance)
 
     def load(self) -> Settings:
         return load_settings(self.config_file or None)

@@ -340,3 +340,21 @@ def _duckdb_type(column_type: sa.types.TypeEngine) -> str:
     if isinstance(column_type, sa.JSON):
         return "JSON"
     return "VARCHAR"
+
+
+def raw_shopify_columns(table: str) -> list[tuple[str, str]]:
+    """(name, type) of a raw_shopify table, as created (for the asset's column schema)."""
+    return _column_definitions(RAW_SHOPIFY_TABLES[table])
+
+
+def copied_columns(table: sa.Table) -> list[tuple[str, str]]:
+    """(name, type) of a store table's raw_app copy (the append-only logs also carry when they were known)."""
+    columns = [(column.name, _duckdb_type(column.type)) for column in table.columns]
+    if table.name in APPENDED_STORE_TABLES:
+        columns += [("_copied_at", "TIMESTAMP"), ("_known_at", "TIMESTAMP")]
+    return columns
+
+
+def row_count(connection: duckdb.DuckDBPyConnection, relation: str) -> int:
+    """Rows in a warehouse table (`schema.table`, or a model in the main schema)."""
+    return connection.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]

@@ -5,13 +5,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 
+from orchestration.asset_metadata import GROUPS
 from orchestration.common import WAREHOUSE_POOL
 from orchestration.definitions import defs
+from orchestration.defs.dbt.assets import dbt_models
 from orchestration.defs.shopify.checks import CHECK_NAME as GX_CHECK_NAME
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,30 +26,112 @@ def graph():
     return defs.resolve_asset_graph()
 
 
-def test_the_cycle_job_and_schedule_resolve():
-    job = defs.resolve_job_def("pipeline_cycle")
-    assert job is not None
-    assert defs.resolve_schedule_def("pipeline_cycle_schedule").cron_schedule == "*/15 * * * *"
+def _assets_of(job_name: str) -> set[str]:
+    job = defs.resolve_job_def(job_name)
+    return {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
 
 
-def test_the_cycle_leaves_the_gx_checks_to_the_data_quality_job(graph):
-    """Importing Great Expectations costs seconds: its checks run hourly in their own job, off the cycle."""
+def test_alerts_path_holds_nothing_of_analytics():
+    """A failing KPI model cannot stop alerts: no order, attribution or KPI asset is on the alerts path."""
+    alerts = _assets_of("alerts")
+    assert {"raw_shopify/inventory_levels", "raw_app/webhook_inbox", "restock_events"} <= alerts
+    assert {"notification_targets", "operational/notification_jobs"} <= alerts
+    assert not {name for name in alerts if name.startswith(("kpi_", "raw_shopify/order", "published"))}
+    assert not {name for name in alerts if "attribution" in name or name == "orders"}
+    assert "operational/notification_deliveries" not in alerts
+
+
+def test_dispatch_is_a_job_of_its_own_outside_the_warehouse_pool(graph):
+    assert _assets_of("dispatch") == {"operational/notification_deliveries"}
+    deliveries = graph.get(dg.AssetKey(["operational", "notification_deliveries"])).assets_def
+    assert {op.pool for op in deliveries.node_def.iterate_op_defs()} == {None}
+
+
+def test_every_asset_is_on_exactly_one_path_but_the_shared_operational_copies():
+    paths = {name: _assets_of(name) for name in ("alerts", "dispatch", "analytics")}
+    copies = {name for name in paths["alerts"] if name.startswith("raw_app/")}
+    assert copies and copies <= paths["analytics"], "analytics copies the jobs and attempts after sends"
+    assert (paths["alerts"] & paths["analytics"]) == copies
+    everything = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert paths["alerts"] | paths["dispatch"] | paths["analytics"] == everything
+    assert {"kpi_daily", "kpi_summary", "notification_attributions", "published/marts"} <= paths["analytics"]
+
+
+def test_every_job_runs_in_process():
+    """A step per process re-imports the code location each time (274 s against 62 s for one cycle)."""
+    for job in defs.resolve_all_job_defs():
+        assert job.executor_def is dg.in_process_executor, job.name
+
+
+def test_schedules_and_sensors_are_on_by_default():
+    expected = {
+        "reconciliation_poll": ("alerts", "*/5 * * * *"),
+        "dispatch_every_minute": ("dispatch", "* * * * *"),
+        "analytics_refresh": ("analytics", "*/15 * * * *"),
+        "data_quality_schedule": ("data_quality", "*/30 * * * *"),
+    }
+    for name, (job, cron) in expected.items():
+        schedule = defs.resolve_schedule_def(name)
+        assert (schedule.job_name, schedule.cron_schedule, schedule.execution_timezone) == (job, cron, "UTC")
+        assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    sensors = (
+        "webhook_inbox",
+        "dispatch_after_enqueue",
+        "analytics_after_sends",
+        "run_failure_alerts",
+        "run_success_resolves_alerts",
+        "operations_alerts",
+    )
+    for name in sensors:
+        assert defs.resolve_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_gx_checks_stay_off_the_alerts_path_and_a_bad_orders_batch_blocks_the_kpis(graph):
+    """Importing Great Expectations costs seconds: none of its checks is on the alerts path. The orders
+    check runs in analytics, blocking (a failing batch stops the KPI marts); the others in data_quality."""
     gx_checks = {key for key in graph.asset_check_keys if key.name == GX_CHECK_NAME}
-    assert {key.asset_key.to_user_string() for key in gx_checks} == {
-        "raw_shopify/inventory_levels", "raw_shopify/orders", "raw_shopify/variants",
-    }  # fmt: skip
-    cycle = defs.resolve_job_def("pipeline_cycle")
-    cycle_checks = set(cycle.asset_layer.asset_graph.asset_check_keys)
-    assert cycle_checks, "dbt's tests stay in the cycle"
-    assert cycle_checks.isdisjoint(gx_checks)
-    assert set(cycle.asset_layer.asset_graph.get_all_asset_keys()) == set(graph.get_all_asset_keys())
-    assert not any(GX_CHECK_NAME in node.name for node in cycle.graph.node_defs)
+    by_table = {key.asset_key.path[-1]: key for key in gx_checks}
+    assert set(by_table) == {"inventory_levels", "orders", "variants"}
 
+    def checks_of(name: str) -> set:
+        return set(defs.resolve_job_def(name).asset_layer.asset_graph.asset_check_keys)
+
+    alerts = defs.resolve_job_def("alerts")
+    assert checks_of("alerts"), "dbt's tests stay in alerts"
+    assert checks_of("alerts").isdisjoint(gx_checks)
+    assert not any(GX_CHECK_NAME in node.name for node in alerts.graph.node_defs)
+    assert checks_of("analytics") & gx_checks == {by_table["orders"]}
+    assert graph.get_check_spec(by_table["orders"]).blocking
     quality = defs.resolve_job_def("data_quality")
-    assert set(quality.asset_layer.asset_graph.asset_check_keys) == gx_checks
+    assert checks_of("data_quality") == {by_table["inventory_levels"], by_table["variants"]}
     assert not quality.asset_layer.executable_asset_keys, "the data_quality job materializes nothing"
-    schedule = defs.resolve_schedule_def("data_quality_schedule")
-    assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 * * * *", "UTC")
+
+
+def test_the_catalog_reads_like_the_business(graph):
+    """Groups in the order the data flows (no asset reads a later group), and every asset says what it is,
+    who answers for it and what it is made of. Between dbt models the layers are dbt's folders (a few
+    intermediate models read marts: the dbt project's own choice), so only edges with a Python asset on
+    one side are held to the order here."""
+    position = {group: index for index, group in enumerate(GROUPS)}
+    dbt_keys = set(dbt_models.keys)
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        name = key.to_user_string()
+        assert node.group_name in position, name
+        assert node.owners and node.kinds and node.description, name
+        for parent in node.parent_keys:
+            if parent in dbt_keys and key in dbt_keys:
+                continue
+            assert position[graph.get(parent).group_name] <= position[node.group_name], (parent, name)
+    for table in ("raw_shopify/inventory_levels", "raw_app/notification_jobs", "kpi_daily"):
+        assert "dagster/column_schema" in graph.get(dg.AssetKey.from_user_string(table)).metadata, table
+
+
+def test_the_code_location_is_named_after_the_product():
+    workspace = yaml.safe_load((ROOT / "workspace.yaml").read_text())
+    assert workspace["load_from"][0]["python_module"]["location_name"] == "back_in_stock"
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert pyproject["tool"]["dagster"]["code_location_name"] == "back_in_stock"
 
 
 def test_loading_the_code_location_does_not_import_great_expectations():

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator
 
+from orchestration.asset_metadata import ANALYTICS_ENGINEERING, INTERMEDIATE, MARTS, STAGING
 from orchestration.defs.privacy.assets import WAREHOUSE_REDACTIONS
 
 
@@ -30,4 +31,8 @@ class BackInStockDbtTranslator(DagsterDbtTranslator):
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         """Models are grouped by layer: the folder under models/ (staging, intermediate, marts)."""
         fqn = dbt_resource_props.get("fqn") or []
-        return f"dbt_{fqn[1]}" if len(fqn) > 2 else "dbt"
+        layer = fqn[1] if len(fqn) > 2 else ""
+        return layer if layer in (STAGING, INTERMEDIATE, MARTS) else MARTS
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> Sequence[str] | None:
+        return [ANALYTICS_ENGINEERING]

@@ -14,10 +14,11 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from orchestration.asset_metadata import ANALYTICS_ENGINEERING, PUBLISH, markdown_table
 from orchestration.common import WAREHOUSE_POOL
 from orchestration.defs.dbt.assets import dbt_as_of
 from orchestration.resources import BackInStockSettings, CycleClock
-from orchestration.warehouse import connect
+from orchestration.warehouse import connect, fetch_rows
 
 PUBLISHED_MARTS = (
     "kpi_daily",
@@ -51,18 +52,41 @@ def publish_mart(warehouse: duckdb.DuckDBPyConnection, mart: str, folder: Path, 
     return warehouse.execute(f"SELECT count(*) FROM {mart}").fetchone()[0]
 
 
+# The KPI preview on the asset's page: the figures marketing asks for first, per shop.
+PREVIEW_COLUMNS = (
+    "shop",
+    "signups",
+    "restocks",
+    "notifications_sent",
+    "delivery_success_rate",
+    "conversion_rate",
+    "attributed_orders",
+    "attributed_revenue",
+    "revenue_contribution",
+)
+
+
 @dg.asset(
     key=["published", "marts"],
-    group_name="marts",
+    group_name=PUBLISH,
     pool=WAREHOUSE_POOL,
     deps=[dg.AssetKey(mart) for mart in PUBLISHED_MARTS],
+    kinds={"parquet", "duckdb"},
+    owners=[ANALYTICS_ENGINEERING],
 )
 def published_marts(settings: BackInStockSettings, clock: CycleClock) -> dg.MaterializeResult:
+    """The marts the dashboards read, as Parquet files replaced atomically (web apps never open the
+    warehouse), with a preview of the all-time KPIs."""
     loaded = settings.load()
     with connect(loaded.warehouse, read_only=True) as warehouse:
         rows = {mart: publish_mart(warehouse, mart, loaded.marts, clock.now()) for mart in PUBLISHED_MARTS}
+        summary = fetch_rows(warehouse, f"SELECT {', '.join(PREVIEW_COLUMNS)} FROM kpi_summary ORDER BY shop")
     return dg.MaterializeResult(
-        metadata={"folder": str(loaded.marts), **{f"{m}_rows": n for m, n in rows.items()}}
+        metadata={
+            "folder": str(loaded.marts),
+            **{f"{m}_rows": n for m, n in rows.items()},
+            "kpi_summary": markdown_table(summary, PREVIEW_COLUMNS),
+        }
     )
 
 

@@ -1,22 +1,23 @@
 """From the released targets to messages: enqueue one job per released target, then dispatch due jobs.
 
-Enqueueing is idempotent (one job per subscription, enforced by the store), so re-running a cycle, or a
-cycle after a crash, never creates a second job. Dispatch runs the dispatcher (`dispatch.worker.run`) until
-nothing is due, bounded in time; it records outcomes only from the providers' answers.
+Enqueueing is idempotent (one job per subscription, enforced by the store), so re-running the alerts path,
+or running it after a crash, never creates a second job. Dispatch runs the dispatcher (`dispatch.worker.run`)
+for a bounded time, or until nothing is due; it records outcomes only from the providers' answers. It opens
+only the operational store, never the warehouse: it is outside the warehouse pool and sends while dbt runs.
 """
-
-from __future__ import annotations
 
 import dagster as dg
 
 from backinstock.clock import utc
+from backinstock.store import tables as store_tables
 from backinstock.store.jobs import enqueue_targets, release_deferred
 from dispatch.worker import run as run_dispatcher
+from orchestration.asset_metadata import NOTIFICATIONS, OPERATIONS, store_table_schema
 from orchestration.common import WAREHOUSE_POOL, store_engine
 from orchestration.resources import BackInStockSettings, CycleClock
 from orchestration.warehouse import connect, fetch_rows, naive_utc
 
-GROUP = "notifications"
+KINDS = {"python", "sqlite"}
 
 # Released targets without a job yet (the copy of the store's jobs is this cycle's; the store's unique
 # subscription_id makes a second enqueue of the same target a no-op anyway), with their holdout decision.
@@ -46,13 +47,17 @@ GROUP BY e.shop, e.variant_id
 
 @dg.asset(
     key=["operational", "notification_jobs"],
-    group_name=GROUP,
+    group_name=NOTIFICATIONS,
     pool=WAREHOUSE_POOL,
+    kinds=KINDS,
+    owners=[OPERATIONS],
+    metadata=store_table_schema(store_tables.notification_jobs),
     deps=[
         dg.AssetKey("notification_targets"),
         dg.AssetKey("target_releases"),
         dg.AssetKey("notification_holdouts"),
         dg.AssetKey("restock_events"),
+        dg.AssetKey(["raw_app", "notification_jobs"]),
     ],
 )
 def notification_jobs(settings: BackInStockSettings, clock: CycleClock) -> dg.MaterializeResult:
@@ -80,12 +85,32 @@ def notification_jobs(settings: BackInStockSettings, clock: CycleClock) -> dg.Ma
     )
 
 
-@dg.asset(key=["operational", "notification_deliveries"], group_name=GROUP, deps=[notification_jobs])
-def notification_deliveries(settings: BackInStockSettings) -> dg.MaterializeResult:
-    """Send every due job through its lane until none is due (at most `dispatch.run_seconds`); each try is
-    an attempt row. The dispatcher reads the settings' clock as it goes (simulated time in the demo)."""
+class DispatchRun(dg.Config):
+    """How long one dispatch run sends: `for_seconds` of real time (0: `dispatch.run_seconds`), or until
+    nothing can be sent now when `until_idle` (still bounded by `for_seconds`)."""
+
+    for_seconds: float = 0.0
+    until_idle: bool = False
+
+
+@dg.asset(
+    key=["operational", "notification_deliveries"],
+    group_name=NOTIFICATIONS,
+    deps=[notification_jobs],
+    kinds=KINDS,
+    owners=[OPERATIONS],
+    metadata=store_table_schema(store_tables.notification_attempts),
+)
+def notification_deliveries(config: DispatchRun, settings: BackInStockSettings) -> dg.MaterializeResult:
+    """Send due jobs through their lanes for a bounded time; each try is an attempt row. The dispatcher
+    reads the settings' clock as it goes (simulated time in the demo)."""
     loaded = settings.load()
-    report = run_dispatcher(store_engine(loaded.operational_store_url), loaded, until_idle=True)
+    report = run_dispatcher(
+        store_engine(loaded.operational_store_url),
+        loaded,
+        for_seconds=config.for_seconds or None,
+        until_idle=config.until_idle,
+    )
     metadata = report.as_metadata()
     lanes = metadata.pop("lanes")
     metadata["lane_states"] = {name: lane["state"] for name, lane in lanes.items()}

@@ -10,24 +10,44 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from backinstock.store import tables as store_tables
 from backinstock.store.catalog import upsert_variants
+from orchestration.asset_metadata import (
+    ANALYTICS_ENGINEERING,
+    OPERATIONAL_COPIES,
+    OPERATIONS,
+    PUBLISH,
+    column_schema,
+    row_count,
+    store_table_schema,
+)
 from orchestration.common import WAREHOUSE_POOL, store_engine
 from orchestration.resources import BackInStockSettings, CycleClock
 from orchestration.warehouse import (
     COPIED_STORE_TABLES,
     connect,
+    copied_columns,
     copy_store_rows,
     ensure_raw_schema,
     fetch_rows,
     store_rows_to_copy,
     transaction,
 )
-
-GROUP = "operational"
+from orchestration.warehouse import row_count as table_rows
 
 
 @dg.multi_asset(
-    specs=[dg.AssetSpec(["raw_app", table.name], group_name=GROUP) for table in COPIED_STORE_TABLES],
+    specs=[
+        dg.AssetSpec(
+            ["raw_app", table.name],
+            group_name=OPERATIONAL_COPIES,
+            description=f"The operational store's `{table.name}` copied into the warehouse for dbt.",
+            kinds={"python", "duckdb"},
+            owners=[ANALYTICS_ENGINEERING],
+            metadata=column_schema(copied_columns(table)),
+        )
+        for table in COPIED_STORE_TABLES
+    ],
     pool=WAREHOUSE_POOL,
 )
 def operational_copies(settings: BackInStockSettings, clock: CycleClock) -> Iterator[dg.MaterializeResult]:
@@ -45,8 +65,11 @@ def operational_copies(settings: BackInStockSettings, clock: CycleClock) -> Iter
                 table.name: copy_store_rows(warehouse, table, snapshot[table.name], clock.now())
                 for table in COPIED_STORE_TABLES
             }
+        totals = {name: table_rows(warehouse, f"raw_app.{name}") for name in counts}
     for name, count in counts.items():
-        yield dg.MaterializeResult(asset_key=["raw_app", name], metadata={"rows": count})
+        yield dg.MaterializeResult(
+            asset_key=["raw_app", name], metadata={"rows": count, **row_count(totals[name])}
+        )
 
 
 CATALOG = """
@@ -58,9 +81,12 @@ FROM variants
 
 @dg.asset(
     key=["operational", "catalog_variants"],
-    group_name=GROUP,
+    group_name=PUBLISH,
     pool=WAREHOUSE_POOL,
     deps=[dg.AssetKey("variants")],
+    kinds={"python", "sqlite"},
+    owners=[OPERATIONS],
+    metadata=store_table_schema(store_tables.catalog_variants),
 )
 def catalog_variants(settings: BackInStockSettings, clock: CycleClock) -> dg.MaterializeResult:
     """The catalog mart copied to the operational store, where the storefront checks that a signup's

@@ -20,6 +20,7 @@ from backinstock.settings import Settings, ShopSettings
 from backinstock.shopify import reads
 from backinstock.shopify.client import ShopifyClient
 from backinstock.tokens import Keyring
+from orchestration.asset_metadata import ANALYTICS_ENGINEERING, SHOPIFY, column_schema, row_count
 from orchestration.common import WAREHOUSE_POOL
 from orchestration.defs.shopify.sync import advance_watermark, full_read_due, read_from
 from orchestration.resources import BackInStockSettings, CycleClock
@@ -27,12 +28,14 @@ from orchestration.warehouse import (
     append_rows,
     connect,
     ensure_raw_schema,
+    raw_shopify_columns,
     read_watermark,
     transaction,
     write_watermark,
 )
+from orchestration.warehouse import row_count as table_rows
 
-GROUP = "shopify"
+KINDS = {"shopify", "duckdb"}
 
 Batches = dict[str, list[dict[str, Any]]]
 
@@ -67,9 +70,11 @@ def _ingest(
     clock: CycleClock,
     stream: str,
     read: Callable[[ShopifyClient, duckdb.DuckDBPyConnection, datetime | None], Batches],
-) -> dict[str, int]:
+    tables: Iterable[str],
+) -> dict[str, dict[str, Any]]:
+    """Land one stream for every shop; per table, the rows appended and the table's row count after."""
     loaded = settings.load()
-    totals: dict[str, int] = {}
+    appended: dict[str, int] = dict.fromkeys(tables, 0)
     with connect(loaded.warehouse) as warehouse:
         ensure_raw_schema(warehouse)
         for shop, client in _each_shop(loaded):
@@ -77,8 +82,34 @@ def _ingest(
                 warehouse, shop.domain, stream, lambda since, c=client: read(c, warehouse, since), clock.now()
             )
             for table, count in counts.items():
-                totals[table] = totals.get(table, 0) + count
-    return totals
+                appended[table] = appended.get(table, 0) + count
+        return {
+            table: {"rows": count, **row_count(table_rows(warehouse, f"raw_shopify.{table}"))}
+            for table, count in appended.items()
+        }
+
+
+def _spec(table: str, description: str, deps: Iterable[Any] = ()) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        ["raw_shopify", table],
+        group_name=SHOPIFY,
+        description=description,
+        deps=list(deps),
+        kinds=KINDS,
+        owners=[ANALYTICS_ENGINEERING],
+        metadata=column_schema(raw_shopify_columns(table)),
+    )
+
+
+def _asset_args(table: str) -> dict[str, Any]:
+    return {
+        "key": ["raw_shopify", table],
+        "group_name": SHOPIFY,
+        "pool": WAREHOUSE_POOL,
+        "kinds": KINDS,
+        "owners": [ANALYTICS_ENGINEERING],
+        "metadata": column_schema(raw_shopify_columns(table)),
+    }
 
 
 RowReader = Callable[[ShopifyClient, duckdb.DuckDBPyConnection, datetime | None], Iterable[dict[str, Any]]]
@@ -89,18 +120,22 @@ def _ingest_table(
 ) -> dg.MaterializeResult:
     """A stream that lands in one table of the same name."""
     counts = _ingest(
-        settings, clock, table, lambda client, warehouse, since: {table: list(read(client, warehouse, since))}
+        settings,
+        clock,
+        table,
+        lambda client, warehouse, since: {table: list(read(client, warehouse, since))},
+        [table],
     )
-    return dg.MaterializeResult(metadata={"rows": counts.get(table, 0)})
+    return dg.MaterializeResult(metadata=counts[table])
 
 
-@dg.asset(key=["raw_shopify", "shops"], group_name=GROUP, pool=WAREHOUSE_POOL)
+@dg.asset(**_asset_args("shops"))
 def shops(settings: BackInStockSettings, clock: CycleClock) -> dg.MaterializeResult:
     """Each shop's currency and time zone (KPIs are reported per shop day, in shop currency)."""
     return _ingest_table(settings, clock, "shops", lambda client, _w, _since: [reads.read_shop(client)])
 
 
-@dg.asset(key=["raw_shopify", "locations"], group_name=GROUP, pool=WAREHOUSE_POOL)
+@dg.asset(**_asset_args("locations"))
 def locations(settings: BackInStockSettings, clock: CycleClock) -> dg.MaterializeResult:
     """Every location, active or not: which ones count towards sellable stock is a rule downstream."""
     return _ingest_table(
@@ -152,8 +187,16 @@ def _levels_reader(every: timedelta, now: datetime) -> Callable[..., Batches]:
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(["raw_shopify", "inventory_levels"], group_name=GROUP, deps=[locations]),
-        dg.AssetSpec(["raw_shopify", "inventory_level_reads"], group_name=GROUP, deps=[locations]),
+        _spec(
+            "inventory_levels",
+            "Every polled `available` quantity per inventory level (webhooks land in the inbox).",
+            deps=[locations],
+        ),
+        _spec(
+            "inventory_level_reads",
+            "One row per location per inventory poll: full reads find levels no longer returned.",
+            deps=[locations],
+        ),
     ],
     pool=WAREHOUSE_POOL,
 )
@@ -161,19 +204,21 @@ def inventory_levels(settings: BackInStockSettings, clock: CycleClock) -> Iterat
     """Polled `available` quantities: the reconciliation path beside webhooks, which can be lost. A full
     read every `detection.full_inventory_read_hours` also finds levels no longer returned."""
     every = timedelta(hours=settings.load().detection.full_inventory_read_hours)
-    counts = _ingest(settings, clock, "inventory_levels", _levels_reader(every, clock.now()))
-    for table in ("inventory_levels", "inventory_level_reads"):
-        yield dg.MaterializeResult(asset_key=["raw_shopify", table], metadata={"rows": counts.get(table, 0)})
+    tables = ("inventory_levels", "inventory_level_reads")
+    counts = _ingest(settings, clock, "inventory_levels", _levels_reader(every, clock.now()), tables)
+    for table in tables:
+        yield dg.MaterializeResult(asset_key=["raw_shopify", table], metadata=counts[table])
 
 
-@dg.asset(key=["raw_shopify", "products"], group_name=GROUP, pool=WAREHOUSE_POOL)
+@dg.asset(**_asset_args("products"))
 def products(settings: BackInStockSettings, clock: CycleClock) -> dg.MaterializeResult:
+    """Products with their title, handle and status (an archived product stops counting as sellable)."""
     return _ingest_table(
         settings, clock, "products", lambda client, _w, since: reads.read_products(client, since)
     )
 
 
-@dg.asset(key=["raw_shopify", "variants"], group_name=GROUP, pool=WAREHOUSE_POOL)
+@dg.asset(**_asset_args("variants"))
 def variants(settings: BackInStockSettings, clock: CycleClock) -> dg.MaterializeResult:
     """Variants with their inventory item, policy (DENY/CONTINUE) and whether stock is tracked."""
     return _ingest_table(
@@ -200,8 +245,15 @@ def order_batches(reads_: Iterable[reads.OrderRead], keys: Keyring) -> Batches:
 ORDER_TABLES = ("orders", "order_lines", "order_refund_lines")
 
 
+ORDER_DESCRIPTIONS = {
+    "orders": "Every version of every order (edits, cancellations and refunds arrive as new versions).",
+    "order_lines": "The lines of each order version, with discounts and current quantities.",
+    "order_refund_lines": "Refunded lines of each order version.",
+}
+
+
 @dg.multi_asset(
-    specs=[dg.AssetSpec(["raw_shopify", table], group_name=GROUP) for table in ORDER_TABLES],
+    specs=[_spec(table, ORDER_DESCRIPTIONS[table]) for table in ORDER_TABLES],
     pool=WAREHOUSE_POOL,
 )
 def orders(settings: BackInStockSettings, clock: CycleClock) -> Iterator[dg.MaterializeResult]:
@@ -213,9 +265,10 @@ def orders(settings: BackInStockSettings, clock: CycleClock) -> Iterator[dg.Mate
         clock,
         "orders",
         lambda client, _warehouse, since: order_batches(reads.read_orders(client, since), keys),
+        ORDER_TABLES,
     )
     for table in ORDER_TABLES:
-        yield dg.MaterializeResult(asset_key=["raw_shopify", table], metadata={"rows": counts.get(table, 0)})
+        yield dg.MaterializeResult(asset_key=["raw_shopify", table], metadata=counts[table])
 
 
 assets = [shops, locations, inventory_levels, products, variants, orders]

@@ -1,0 +1,93 @@
+"""When each path runs on its own: the reconciliation poll, the dispatcher every minute, analytics and data
+quality on their own cadence. Every schedule is on by default and skips a tick while a run of its job is
+still going (overlapping ticks would only queue behind the warehouse pool)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from backinstock.clock import format_instant
+from backinstock.settings import load_settings
+from orchestration.jobs import (
+    alerts_job,
+    analytics_job,
+    dispatch_job,
+    quality_job,
+    run_config,
+    run_tags,
+)
+from orchestration.runs import run_in_progress
+
+RECONCILIATION_CRON = "*/5 * * * *"  # webhooks can be lost or late: the poll finds what they missed
+DISPATCH_CRON = "* * * * *"
+ANALYTICS_CRON = "*/15 * * * *"
+QUALITY_CRON = "*/30 * * * *"
+# A dispatch run sends this long, leaving room within its minute for the run to start and finish.
+DISPATCH_RUN_SECONDS = 40.0
+
+
+def tick_request(
+    context: dg.ScheduleEvaluationContext, job: dg.UnresolvedAssetJobDefinition, dispatch: dict | None = None
+) -> dg.RunRequest | dg.SkipReason:
+    """One run as of the tick (or of the settings' clock when time is simulated), unless one is going."""
+    if run_in_progress(context.instance, job.name):
+        return dg.SkipReason(f"a {job.name} run is still in progress: this tick is skipped")
+    settings = load_settings()
+    tick = context.scheduled_execution_time
+    as_of = format_instant(settings.clock().now() if settings.clock_file else tick)
+    return dg.RunRequest(
+        run_key=f"{job.name}-{tick.isoformat()}",
+        run_config=run_config(as_of, dispatch=dispatch),
+        tags=run_tags("schedule", as_of),
+    )
+
+
+@dg.schedule(
+    name="reconciliation_poll",
+    job=alerts_job,
+    cron_schedule=RECONCILIATION_CRON,
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="The alerts path on a poll of Shopify's inventory, for the changes no webhook reported.",
+)
+def reconciliation_poll(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    return tick_request(context, alerts_job)
+
+
+@dg.schedule(
+    name="dispatch_every_minute",
+    job=dispatch_job,
+    cron_schedule=DISPATCH_CRON,
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description=f"The dispatcher for {DISPATCH_RUN_SECONDS:g} s of every minute.",
+)
+def dispatch_every_minute(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    return tick_request(context, dispatch_job, dispatch={"for_seconds": DISPATCH_RUN_SECONDS})
+
+
+@dg.schedule(
+    name="analytics_refresh",
+    job=analytics_job,
+    cron_schedule=ANALYTICS_CRON,
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Orders, attribution and KPI marts, published (also refreshed after sends by a sensor).",
+)
+def analytics_refresh(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    return tick_request(context, analytics_job)
+
+
+@dg.schedule(
+    name="data_quality_schedule",
+    job=quality_job,
+    cron_schedule=QUALITY_CRON,
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Great Expectations over every inventory and variant batch not validated yet.",
+)
+def quality_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    return tick_request(context, quality_job)
+
+
+SCHEDULES = [reconciliation_poll, dispatch_every_minute, analytics_refresh, quality_schedule]

@@ -1,0 +1,164 @@
+"""Sensors that start paths when something happened: a webhook whose restock can now be confirmed, sends
+that the KPI marts have not seen yet.
+
+The webhook inbox sensor keeps its cursor on the inbox id. An inventory webhook says a level changed at
+Shopify's `updated_at` (never later than when it reached us); a restock it may start holds only once the
+debounce window has passed, so the alerts path is asked for as soon as `observed + debounce` (and the
+webhook's arrival) has passed for the next inbox rows, and the cursor moves past exactly those rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import sqlalchemy as sa
+
+from backinstock.clock import format_instant, parse_instant, utc
+from backinstock.settings import load_settings
+from backinstock.store.tables import webhook_inbox
+from orchestration.common import store_engine
+from orchestration.jobs import alerts_job, analytics_job, dispatch_job, run_config, run_tags
+from orchestration.runs import run_in_progress
+from orchestration.schedules import DISPATCH_RUN_SECONDS
+
+INVENTORY_TOPICS = ("inventory_levels/update", "inventory_levels/connect", "inventory_levels/disconnect")
+INBOX_BATCH = 5000
+# After sends, analytics runs at most this often (its schedule covers the rest).
+ANALYTICS_AFTER_SENDS_SPACING = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    id: int
+    received_at: datetime
+    payload: str
+
+
+def observed_at(row: InboxRow) -> datetime:
+    """When Shopify says the level changed, never later than our receipt (as staging reads it)."""
+    try:
+        updated = json.loads(row.payload).get("updated_at")
+        return min(parse_instant(updated), row.received_at) if updated else row.received_at
+    except (ValueError, TypeError, AttributeError):
+        return row.received_at
+
+
+def confirmable_prefix(rows: Iterable[InboxRow], debounce: timedelta, now: datetime) -> int | None:
+    """The last id of the leading rows (in id order) whose restock could be confirmed by `now`: observed
+    at least `debounce` ago. None when the first row still waits."""
+    last = None
+    for row in rows:
+        if max(observed_at(row) + debounce, row.received_at) > now:
+            break
+        last = row.id
+    return last
+
+
+def _inbox_after(cursor: int) -> list[InboxRow]:
+    settings = load_settings()
+    table = webhook_inbox.c
+    query = (
+        sa.select(table.id, table.received_at, table.payload)
+        .where(table.id > cursor, table.topic.in_(INVENTORY_TOPICS))
+        .order_by(table.id)
+        .limit(INBOX_BATCH)
+    )
+    with store_engine(settings.operational_store_url).connect() as store:
+        return [InboxRow(row.id, utc(row.received_at), row.payload) for row in store.execute(query)]
+
+
+@dg.sensor(
+    name="webhook_inbox",
+    job=alerts_job,
+    minimum_interval_seconds=5,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Runs the alerts path once an inventory webhook's restock can be confirmed (after the "
+    "debounce window).",
+)
+def webhook_inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+    settings = load_settings()
+    cursor = int(context.cursor or 0)
+    rows = _inbox_after(cursor)
+    if not rows:
+        return dg.SkipReason("no new inventory webhooks")
+    now = settings.clock().now()
+    last = confirmable_prefix(rows, timedelta(minutes=settings.detection.debounce_minutes), now)
+    if last is None:
+        return dg.SkipReason(f"{len(rows)} inventory webhooks still inside the debounce window")
+    if run_in_progress(context.instance, alerts_job.name):
+        return dg.SkipReason("an alerts run is in progress: the confirmed webhooks wait for the next tick")
+    as_of = format_instant(now)
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                run_key=f"webhook-inbox-{last}",
+                run_config=run_config(as_of),
+                tags=run_tags("webhook_inbox", as_of),
+            )
+        ],
+        cursor=str(last),
+    )
+
+
+def _metadata_count(instance: dg.DagsterInstance, run_id: str, name: str) -> int:
+    """A count a run's materialization reported in its metadata (0 when none did)."""
+    for record in instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+    ).records:
+        materialization = record.event_log_entry.asset_materialization
+        if materialization is not None and name in materialization.metadata:
+            return int(materialization.metadata[name].value)
+    return 0
+
+
+@dg.run_status_sensor(
+    name="dispatch_after_enqueue",
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[alerts_job],
+    request_job=dispatch_job,
+    minimum_interval_seconds=5,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Starts the dispatcher at once when an alerts run enqueued jobs and none is running.",
+)
+def dispatch_after_enqueue(context: dg.RunStatusSensorContext) -> dg.RunRequest | dg.SkipReason:
+    if not _metadata_count(context.instance, context.dagster_run.run_id, "jobs_enqueued"):
+        return dg.SkipReason("the alerts run enqueued nothing")
+    if run_in_progress(context.instance, dispatch_job.name):
+        return dg.SkipReason("a dispatcher is running: it claims the new jobs")
+    as_of = format_instant(load_settings().clock().now())
+    return dg.RunRequest(
+        run_key=f"after-{context.dagster_run.run_id}",
+        run_config=run_config(as_of, dispatch={"for_seconds": DISPATCH_RUN_SECONDS}),
+        tags=run_tags("after_enqueue", as_of),
+    )
+
+
+@dg.run_status_sensor(
+    name="analytics_after_sends",
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[dispatch_job],
+    request_job=analytics_job,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Refreshes the KPI marts after a dispatch run that sent messages.",
+)
+def analytics_after_sends(context: dg.RunStatusSensorContext) -> dg.RunRequest | dg.SkipReason:
+    if not _metadata_count(context.instance, context.dagster_run.run_id, "sent"):
+        return dg.SkipReason("the dispatch run sent nothing")
+    if run_in_progress(context.instance, analytics_job.name):
+        return dg.SkipReason("an analytics run is in progress")
+    latest = context.instance.get_run_records(dg.RunsFilter(job_name=analytics_job.name), limit=1)
+    if latest and utc(latest[0].create_timestamp) > datetime.now(UTC) - ANALYTICS_AFTER_SENDS_SPACING:
+        return dg.SkipReason("analytics ran a moment ago; its schedule picks these sends up")
+    as_of = format_instant(load_settings().clock().now())
+    return dg.RunRequest(
+        run_key=f"after-{context.dagster_run.run_id}",
+        run_config=run_config(as_of),
+        tags=run_tags("after_sends", as_of),
+    )
+
+
+SENSORS = [webhook_inbox_sensor, dispatch_after_enqueue, analytics_after_sends]

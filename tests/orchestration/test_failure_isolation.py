@@ -1,0 +1,106 @@
+"""An analytics failure cannot stop alerts: with the KPI path failing on a bad orders batch (in a foreign
+currency: its Great Expectations check blocks the KPI marts), the alerts path still detects and enqueues,
+the dispatcher still sends, and the failure reaches the operator's webhook (the simulator's `/_sim/alerts`)
+once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+
+from backinstock.clock import format_instant
+from backinstock.store import tables
+from backinstock.store.engine import create_store_engine
+from orchestration.alert_sensors import operations_alerts, run_failure_alerts
+from orchestration.demo import DemoPlan, DemoWorld
+from orchestration.instance import prepare_dagster_home
+from orchestration.jobs import run_config, run_tags
+from tests.orchestration.launching import insert_foreign_currency_order, open_the_store, play_with_dispatch
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    plan = DemoPlan(data_dir=tmp_path_factory.mktemp("isolation") / "data", scenario="small", seed=11, days=1)
+    with DemoWorld(plan) as world:
+        with world.config_file.open("a") as settings:
+            settings.write(f'\n[alerts]\nwebhook_url = "{world.simulator_url}/_sim/alerts"\n')
+        open_the_store(world)
+        play_with_dispatch(world, plan.start + timedelta(hours=18))  # a restock at 16:00 with a subscriber
+        yield world
+
+
+def _run(world, instance, job_name: str, as_of, dispatch: dict | None = None) -> dg.ExecuteInProcessResult:
+    from orchestration.definitions import defs
+
+    instant = format_instant(as_of)
+    return defs.resolve_job_def(job_name).execute_in_process(
+        run_config=run_config(instant, str(world.config_file), dispatch=dispatch),
+        instance=instance,
+        tags=run_tags("test", instant),
+        raise_on_error=False,
+    )
+
+
+def test_a_failing_kpi_path_leaves_alerts_and_dispatch_running_and_raises_an_alert(
+    world, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("BACKINSTOCK_CONFIG", str(world.config_file))
+    start = world.plan.start
+    with dg.DagsterInstance.from_config(str(prepare_dagster_home(tmp_path / "dagster_home"))) as instance:
+        insert_foreign_currency_order(world, start + timedelta(hours=17))
+        analytics = _run(world, instance, "analytics", start + timedelta(hours=18))
+        assert not analytics.success
+        materialized = {
+            event.asset_key.to_user_string() for event in analytics.get_asset_materialization_events()
+        }
+        assert "raw_shopify/orders" in materialized
+        assert "kpi_daily" not in materialized and "published/marts" not in materialized
+
+        alerts = _run(world, instance, "alerts", start + timedelta(hours=18))
+        assert alerts.success, "the alerts path does not depend on any KPI model"
+        enqueued = alerts.get_asset_materialization_events()
+        assert any(
+            event.materialization.metadata.get("jobs_enqueued", dg.MetadataValue.int(0)).value > 0
+            for event in enqueued
+        ), "the restock at 16:00 is detected and its subscriber's job enqueued"
+        dispatch = _run(world, instance, "dispatch", start + timedelta(hours=18), {"until_idle": True})
+        assert dispatch.success
+        sent = dispatch.get_asset_materialization_events()[0].materialization.metadata["sent"].value
+        assert sent > 0, "queued jobs go out while analytics is broken"
+
+        failure = instance.get_run_by_id(analytics.run_id)
+        failure_event = next(
+            record.event_log_entry.dagster_event
+            for record in instance.get_records_for_run(
+                analytics.run_id, of_type=dg.DagsterEventType.RUN_FAILURE
+            ).records
+        )
+        run_failure_alerts(
+            dg.build_run_status_sensor_context(
+                sensor_name="run_failure_alerts",
+                dagster_event=failure_event,
+                dagster_instance=instance,
+                dagster_run=failure,
+            ).for_run_failure()
+        )
+        context = dg.build_sensor_context(instance=instance)
+        operations_alerts(context)
+        operations_alerts(dg.build_sensor_context(instance=instance, cursor=context.cursor))
+
+    received = world.http.get(f"{world.simulator_url}/_sim/alerts").json()["alerts"]
+    failed_runs = [alert for alert in received if alert["kind"] == "run_failed"]
+    assert len(failed_runs) == 1, received
+    assert failed_runs[0]["subject"] == "analytics"
+    assert analytics.run_id in failed_runs[0]["message"]
+    with create_store_engine(f"sqlite:///{world.data_dir / 'backinstock.db'}").connect() as store:
+        open_kinds = (
+            store.execute(sa.select(tables.alerts.c.kind).where(tables.alerts.c.resolved_at.is_(None)))
+            .scalars()
+            .all()
+        )
+    assert "run_failed" in open_kinds

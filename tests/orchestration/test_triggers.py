@@ -1,0 +1,92 @@
+"""When the webhook inbox sensor asks for the alerts path: once a restock could be confirmed (observed +
+debounce, and arrived), cursor on the inbox id, never while an alerts run is going."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import sqlalchemy as sa
+from dagster._core.test_utils import create_run_for_test
+
+from backinstock.store.engine import create_store_engine
+from backinstock.store.inbox import store_webhook
+from backinstock.store.migrate import upgrade
+from orchestration.jobs import AS_OF_TAG, TRIGGER_TAG
+from orchestration.sensors import InboxRow, confirmable_prefix, observed_at, webhook_inbox_sensor
+
+T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+DEBOUNCE = timedelta(minutes=5)
+
+
+def _row(id_: int, updated: datetime | None, received: datetime) -> InboxRow:
+    payload = {"inventory_item_id": 1, "location_id": 2, "available": 3}
+    if updated is not None:
+        payload["updated_at"] = updated.isoformat()
+    return InboxRow(id_, received, json.dumps(payload))
+
+
+def test_an_observation_is_dated_by_shopify_never_after_its_arrival():
+    assert observed_at(_row(1, T0, T0 + timedelta(seconds=40))) == T0
+    assert observed_at(_row(1, T0 + timedelta(hours=1), T0)) == T0, "a clock ahead of ours"
+    assert observed_at(InboxRow(1, T0, "not json")) == T0
+    assert observed_at(_row(1, None, T0)) == T0
+
+
+def test_only_the_leading_rows_whose_debounce_has_passed_are_confirmable():
+    rows = [
+        _row(1, T0, T0),
+        _row(2, T0 + timedelta(minutes=1), T0 + timedelta(minutes=1)),
+        _row(3, T0 + timedelta(minutes=3), T0 + timedelta(minutes=3)),
+    ]
+    assert confirmable_prefix(rows, DEBOUNCE, T0 + timedelta(minutes=4, seconds=59)) is None
+    assert confirmable_prefix(rows, DEBOUNCE, T0 + timedelta(minutes=5)) == 1
+    assert confirmable_prefix(rows, DEBOUNCE, T0 + timedelta(minutes=7)) == 2
+    assert confirmable_prefix(rows, DEBOUNCE, T0 + timedelta(minutes=8)) == 3
+    late = [_row(4, T0, T0 + timedelta(minutes=9))]  # a webhook that arrived late: confirmable on arrival
+    assert confirmable_prefix(late, DEBOUNCE, T0 + timedelta(minutes=9)) == 4
+
+
+def _settings_with_clock(tmp_path, now: datetime) -> str:
+    clock = tmp_path / "clock"
+    clock.write_text(now.isoformat())
+    config = tmp_path / "backinstock.toml"
+    config.write_text(f'data_dir = "{tmp_path}"\nclock_file = "{clock}"\n')
+    return str(config)
+
+
+def test_the_sensor_fires_once_the_debounce_passed_and_keeps_its_cursor(tmp_path, monkeypatch):
+    monkeypatch.setenv("BACKINSTOCK_CONFIG", _settings_with_clock(tmp_path, T0 + timedelta(minutes=2)))
+    engine = create_store_engine(f"sqlite:///{tmp_path / 'backinstock.db'}")
+    upgrade(engine)
+    with engine.begin() as store:
+        for number, topic in enumerate(
+            ["inventory_levels/update", "orders/create", "inventory_levels/update"]
+        ):
+            store_webhook(
+                store, shop="s.myshopify.com", topic=topic, webhook_id=f"w{number}", event_id=None,
+                api_version="2026-10", triggered_at=T0, now=T0 + timedelta(minutes=number),
+                payload=json.dumps({"updated_at": (T0 + timedelta(minutes=number)).isoformat()}),
+            )  # fmt: skip
+    with dg.instance_for_test() as instance:
+        early = webhook_inbox_sensor(dg.build_sensor_context(instance=instance))
+        assert isinstance(early, dg.SkipReason) and "debounce" in early.skip_message
+
+        (tmp_path / "clock").write_text((T0 + timedelta(minutes=6)).isoformat())
+        result = webhook_inbox_sensor(dg.build_sensor_context(instance=instance))
+        (request,) = result.run_requests
+        assert result.cursor == "1", "the first update is confirmable, the one at minute 2 is not yet"
+        assert request.tags[TRIGGER_TAG] == "webhook_inbox"
+        assert request.tags[AS_OF_TAG] == "2026-11-02T12:06:00Z"
+
+        # An alerts run going: the confirmed rows wait (cursor unchanged) instead of stacking runs.
+        (tmp_path / "clock").write_text((T0 + timedelta(minutes=8)).isoformat())
+        run = create_run_for_test(instance, job_name="alerts", status=dg.DagsterRunStatus.STARTED)
+        waiting = webhook_inbox_sensor(dg.build_sensor_context(instance=instance, cursor="1"))
+        assert isinstance(waiting, dg.SkipReason) and "in progress" in waiting.skip_message
+        instance.report_run_canceled(run)
+        later = webhook_inbox_sensor(dg.build_sensor_context(instance=instance, cursor="1"))
+        assert later.cursor == "3" and later.run_requests[0].run_key == "webhook-inbox-3"
+        with engine.connect() as store:
+            assert store.execute(sa.text("SELECT count(*) FROM webhook_inbox")).scalar_one() == 3
