@@ -1,4 +1,5 @@
-"""The Great Expectations checks of ingested batches: run for real through the `data_quality` job."""
+"""The Great Expectations checks: every ingested batch validated once (a watermark), with expectations the
+tables cannot express; run for real (GX, DuckDB, and the `data_quality` job)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import pandas as pd
 import pytest
 
+from backinstock.settings import load_settings
 from orchestration.defs.shopify.checks import (
     CHECK_NAME,
     SUITES,
     Expect,
     build_suite,
+    check_new_batches,
     expectation_label,
-    latest_batch,
     summarize,
-    validate,
 )
 from orchestration.warehouse import append_rows, connect, ensure_raw_schema
 
@@ -84,10 +84,13 @@ BAD = {
         level(1, inventory_level_id="InventoryLevel/1"),  # not a gid
         level(2),
         level(2, available=5),  # two quantities at the same instant: which one is true?
+        level(4, available=50_000_000),  # a unit or parsing error, not stock
     ],
-    "orders": [order(1, total_price="-5.00"), order(2, currency_code="EURO")],
+    "orders": [order(1, total_price="-5.00"), order(2, currency_code="USD")],
     "variants": [variant(1, inventory_policy="SOMETIMES")],
 }
+SHOP_ROW = {"shop": SHOP, "shop_id": "gid://shopify/Shop/1", "name": "A", "currency_code": "EUR",
+            "iana_timezone": "Europe/Berlin"}  # fmt: skip
 
 
 @pytest.fixture
@@ -95,6 +98,7 @@ def warehouse_path(tmp_path: Path) -> Path:
     path = tmp_path / "data" / "warehouse.duckdb"
     with connect(path) as warehouse:
         ensure_raw_schema(warehouse)
+        append_rows(warehouse, "shops", [SHOP_ROW], T0 - timedelta(days=1))
     return path
 
 
@@ -105,155 +109,139 @@ def config_file(tmp_path: Path, warehouse_path: Path) -> str:
     return str(path)
 
 
-@pytest.fixture(scope="module")
-def quality_job() -> dg.JobDefinition:
-    from orchestration.definitions import defs
-
-    return defs.resolve_job_def("data_quality")
-
-
 def land(path: Path, batches: dict[str, list[dict[str, Any]]], at: datetime) -> None:
     with connect(path) as warehouse:
         for table, rows in batches.items():
             append_rows(warehouse, table, rows, at)
 
 
-def run_checks(job: dg.JobDefinition, config_file: str) -> dict[str, dg.AssetCheckEvaluation]:
-    """Run the data_quality job on the settings file's warehouse; each table's check evaluation."""
-    result = job.execute_in_process(
-        run_config={"resources": {"settings": {"config": {"config_file": config_file}}}},
-        instance=dg.DagsterInstance.ephemeral(),
-    )
-    assert result.success
-    evaluations = {e.asset_key.path[-1]: e for e in result.get_asset_check_evaluations()}
-    assert set(evaluations) == set(TABLES)
-    assert {e.check_name for e in evaluations.values()} == {CHECK_NAME}
-    return evaluations
+def check_all(config_file: str) -> dict[str, dg.AssetCheckResult]:
+    settings = load_settings(config_file)
+    return {table: check_new_batches(settings, table) for table in TABLES}
 
 
-def meta(evaluation: dg.AssetCheckEvaluation, key: str) -> Any:
-    return evaluation.metadata[key].value
+def meta(result: dg.AssetCheckResult, key: str) -> Any:
+    value = result.metadata[key]
+    return value.value if isinstance(value, dg.MetadataValue) else value
 
 
-def failures(evaluation: dg.AssetCheckEvaluation) -> dict[str, dict[str, Any]]:
-    return {failure["expectation"]: failure for failure in meta(evaluation, "failures")}
+def failed_names(result: dg.AssetCheckResult) -> set[str]:
+    return set(meta(result, "failed_expectations"))
 
 
-def test_good_latest_batch_passes(quality_job, warehouse_path, config_file):
+def test_good_batches_pass_and_each_is_validated_once(warehouse_path, config_file):
     land(warehouse_path, GOOD, T0)
-    for table, evaluation in run_checks(quality_job, config_file).items():
-        assert evaluation.passed, (table, meta(evaluation, "failures"))
-        assert meta(evaluation, "expectations_run") == len(SUITES[table])
-        assert meta(evaluation, "expectations_failed") == 0
-        assert meta(evaluation, "rows") == len(GOOD[table])
-        assert meta(evaluation, "identical_copies_collapsed") == 0
-        assert meta(evaluation, "batch_ingested_at") == {SHOP: str(T0)}
+    for table, result in check_all(config_file).items():
+        assert result.passed, (table, meta(result, "failures"))
+        assert meta(result, "batches_validated") == 1
+        assert meta(result, "rows") == len(GOOD[table])
+        assert "| a-shop.myshopify.com |" in meta(result, "batches"), "readable in the UI"
+    for result in check_all(config_file).values():
+        assert (meta(result, "batches_validated"), meta(result, "note")) == (
+            0,
+            "every ingested batch is validated",
+        )
+    land(warehouse_path, GOOD, T1)
+    assert all(meta(result, "batches_validated") == 1 for result in check_all(config_file).values())
+    with connect(warehouse_path, read_only=True) as warehouse:
+        recorded = warehouse.execute(
+            "SELECT table_name, count(*), bool_and(passed) FROM raw_shopify.validated_batches"
+            " GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    assert recorded == [(table, 2, True) for table in sorted(TABLES)]
 
 
-def test_bad_latest_batch_fails_naming_the_expectations(quality_job, warehouse_path, config_file):
-    land(warehouse_path, GOOD, T0)
-    land(warehouse_path, BAD, T1)
-    evaluations = run_checks(quality_job, config_file)
-    assert not any(evaluation.passed for evaluation in evaluations.values())
-    assert evaluations["inventory_levels"].severity == dg.AssetCheckSeverity.ERROR
-
-    levels = failures(evaluations["inventory_levels"])
-    assert set(levels) == {
+def test_a_bad_batch_fails_naming_the_expectations(warehouse_path, config_file):
+    land(warehouse_path, BAD, T0)
+    results = check_all(config_file)
+    assert not any(result.passed for result in results.values())
+    assert results["inventory_levels"].severity == dg.AssetCheckSeverity.ERROR
+    assert failed_names(results["inventory_levels"]) == {
         "expect_column_values_to_match_regex(inventory_level_id)",
         "expect_compound_columns_to_be_unique(shop, inventory_level_id, updated_at)",
+        "expect_column_values_to_be_between(available)",
     }
-    assert levels["expect_column_values_to_match_regex(inventory_level_id)"]["unexpected_count"] == 1
-    assert levels["expect_column_values_to_match_regex(inventory_level_id)"]["unexpected_sample"] == [
+    sample = {f["expectation"]: f for f in meta(results["inventory_levels"], "failures")}
+    assert sample["expect_column_values_to_match_regex(inventory_level_id)"]["unexpected_sample"] == [
         "InventoryLevel/1"
     ]
-    assert (
-        levels["expect_compound_columns_to_be_unique(shop, inventory_level_id, updated_at)"][
-            "unexpected_count"
-        ]
-        == 2
-    )
-    assert meta(evaluations["inventory_levels"], "expectations_failed") == 2
-    assert meta(evaluations["inventory_levels"], "rows") == 3  # the older, good batch is not read
-
-    orders = failures(evaluations["orders"])
-    assert set(orders) == {
+    assert failed_names(results["orders"]) == {
         "expect_column_values_to_be_between(total_price)",
-        "expect_column_values_to_match_regex(currency_code)",
+        "expect_column_values_to_be_in_set(currency_code)",  # USD in a EUR shop
     }
-    assert all(failure["unexpected_count"] == 1 for failure in orders.values())
-    assert set(meta(evaluations["orders"], "failed_expectations")) == set(orders)
-    assert set(failures(evaluations["variants"])) == {"expect_column_values_to_be_in_set(inventory_policy)"}
+    assert failed_names(results["variants"]) == {"expect_column_values_to_be_in_set(inventory_policy)"}
 
 
-def test_only_the_latest_batch_is_validated(quality_job, warehouse_path, config_file):
+def test_no_batch_is_skipped_a_newer_good_batch_does_not_hide_a_bad_one(warehouse_path, config_file):
     land(warehouse_path, BAD, T0)
     land(warehouse_path, GOOD, T1)
-    for table, evaluation in run_checks(quality_job, config_file).items():
-        assert evaluation.passed, (table, meta(evaluation, "failures"))
-        assert meta(evaluation, "rows") == len(GOOD[table])
+    for table, result in check_all(config_file).items():
+        assert not result.passed, table
+        assert (meta(result, "batches_validated"), meta(result, "batches_failed")) == (2, 1)
+        assert {f["ingested_at"] for f in meta(result, "failures")} == {str(T0)}
 
 
-def test_identical_copies_from_a_rerun_at_the_same_instant_pass(quality_job, warehouse_path, config_file):
+def test_timestamps_later_than_the_poll_that_read_them_fail(warehouse_path, config_file):
+    land(warehouse_path, {"orders": [order(1, updated_at=T0 + timedelta(hours=2))]}, T0)
+    result = check_new_batches(load_settings(config_file), "orders")
+    assert failed_names(result) == {"expect_column_max_to_be_between(updated_at)"}
+
+
+def test_a_batch_far_larger_than_the_recent_ones_fails(warehouse_path, config_file):
+    for minute in range(3):
+        land(warehouse_path, {"variants": [variant(1)]}, T0 + timedelta(minutes=minute))
+    runaway = [variant(number) for number in range(1, 1202)]
+    land(warehouse_path, {"variants": runaway}, T1)
+    result = check_new_batches(load_settings(config_file), "variants")
+    assert (meta(result, "batches_validated"), meta(result, "batches_failed")) == (4, 1)
+    assert failed_names(result) == {"expect_table_row_count_to_be_between()"}
+
+
+def test_identical_copies_from_a_rerun_at_the_same_instant_pass(warehouse_path, config_file):
     """Two runs stamped alike (the demo re-runs its last cycle) land the same re-read rows twice."""
     land(warehouse_path, GOOD, T0)
     land(warehouse_path, GOOD, T0)
-    for table, evaluation in run_checks(quality_job, config_file).items():
-        assert evaluation.passed, (table, meta(evaluation, "failures"))
-        assert meta(evaluation, "rows") == len(GOOD[table])
-        assert meta(evaluation, "identical_copies_collapsed") == len(GOOD[table])
+    for table, result in check_all(config_file).items():
+        assert result.passed, (table, meta(result, "failures"))
+        assert meta(result, "rows") == len(GOOD[table])
+        assert meta(result, "identical_copies_collapsed") == len(GOOD[table])
 
 
-def test_each_shops_latest_batch_is_validated(quality_job, warehouse_path, config_file):
-    """Another shop's newer batch does not hide this shop's bad latest one."""
+def test_each_shops_batches_are_validated(warehouse_path, config_file):
+    """Another shop's newer batch does not hide this shop's bad one."""
     land(warehouse_path, {"orders": [order(1, total_price="-1.00")]}, T0)
     land(warehouse_path, {"orders": [order(5, shop=OTHER_SHOP)]}, T1)
-    evaluation = run_checks(quality_job, config_file)["orders"]
-    assert not evaluation.passed
-    assert meta(evaluation, "failed_expectations") == ["expect_column_values_to_be_between(total_price)"]
-    assert meta(evaluation, "batch_ingested_at") == {SHOP: str(T0), OTHER_SHOP: str(T1)}
+    result = check_new_batches(load_settings(config_file), "orders")
+    assert not result.passed
+    assert meta(result, "failed_expectations") == ["expect_column_values_to_be_between(total_price)"]
+    assert meta(result, "batches_validated") == 2
 
 
-def test_empty_tables_pass_with_a_note(quality_job, warehouse_path, config_file):
-    for evaluation in run_checks(quality_job, config_file).values():
-        assert evaluation.passed
-        assert meta(evaluation, "rows") == 0
-        assert meta(evaluation, "note") == "no rows ingested yet"
-
-
-def test_a_missing_warehouse_passes_with_a_note(quality_job, tmp_path):
+def test_a_missing_warehouse_passes_with_a_note(tmp_path):
     config = tmp_path / "elsewhere.toml"
     config.write_text(f'data_dir = "{tmp_path / "nothing"}"\n')
-    for evaluation in run_checks(quality_job, str(config)).values():
-        assert evaluation.passed
-        assert meta(evaluation, "note") == "table not created yet"
+    result = check_new_batches(load_settings(str(config)), "orders")
+    assert result.passed and meta(result, "note") == "no warehouse yet"
     assert not (tmp_path / "nothing" / "warehouse.duckdb").exists()
 
 
-def test_null_updated_at_fails(warehouse_path):
-    """The raw table's NOT NULL keeps nulls out today; the suite still says so if that ever changes."""
-    land(warehouse_path, {"inventory_levels": GOOD["inventory_levels"]}, T0)
-    with connect(warehouse_path, read_only=True) as warehouse:
-        frame = latest_batch(warehouse, "inventory_levels")
-    frame.loc[0, "updated_at"] = pd.NaT
-    outcome = summarize(validate(frame, "inventory_levels"))
-    assert not outcome.passed
-    assert outcome.metadata["failed_expectations"] == ["expect_column_values_to_not_be_null(updated_at)"]
-    assert outcome.metadata["failures"][0]["unexpected_count"] == 1
+def test_the_data_quality_job_runs_the_inventory_and_variant_checks(warehouse_path, config_file):
+    from orchestration.definitions import defs
 
-
-def test_a_drifted_column_type_fails(warehouse_path):
-    land(warehouse_path, {"inventory_levels": GOOD["inventory_levels"]}, T0)
-    with connect(warehouse_path, read_only=True) as warehouse:
-        frame = latest_batch(warehouse, "inventory_levels")
-    frame["available"] = frame["available"].astype("float64") + 0.5
-    outcome = summarize(validate(frame, "inventory_levels"))
-    assert outcome.metadata["failed_expectations"] == ["expect_column_values_to_be_in_type_list(available)"]
-    assert outcome.metadata["failures"][0]["observed_value"] == "float64"
+    land(warehouse_path, {"inventory_levels": BAD["inventory_levels"], "variants": GOOD["variants"]}, T0)
+    result = defs.resolve_job_def("data_quality").execute_in_process(
+        run_config={"resources": {"settings": {"config": {"config_file": config_file}}}},
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    assert result.success, "a failed check is a result, not a failed run (these checks do not block)"
+    evaluations = {e.asset_key.path[-1]: e for e in result.get_asset_check_evaluations()}
+    assert {e.check_name for e in evaluations.values()} == {CHECK_NAME}
+    assert (evaluations["inventory_levels"].passed, evaluations["variants"].passed) == (False, True)
 
 
 @pytest.mark.parametrize("table", TABLES)
 def test_every_suite_builds_in_gx(table):
-    assert len(build_suite(table).expectations) == len(SUITES[table])
+    assert len(build_suite(table, SUITES[table]).expectations) == len(SUITES[table])
 
 
 def test_summarize_counts_failures_and_errors():
