@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from functools import cache, cached_property
 from pathlib import Path
@@ -13,6 +14,7 @@ from packaging import version
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
 # dbt from this interpreter's environment, found without relying on PATH (e.g. `.venv/bin/python -m ...`).
 DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
+FINGERPRINT_FILE = "source_fingerprint"
 SOURCE_PATTERNS = (
     "dbt_project.yml",
     "profiles.yml",
@@ -23,25 +25,36 @@ SOURCE_PATTERNS = (
 )
 
 
-def _newest_source_change(project_dir: Path) -> float:
-    return max(
-        (
-            path.stat().st_mtime
-            for pattern in SOURCE_PATTERNS
-            for path in project_dir.glob(pattern)
-            if path.is_file()
-        ),
-        default=0.0,
+def source_fingerprint(project_dir: Path) -> str:
+    """A digest of every source file's path, size and modification time: it changes when a file is added,
+    changed or removed (a newest-mtime test misses removals)."""
+    entries = sorted(
+        f"{path.relative_to(project_dir)}\t{stat.st_size}\t{stat.st_mtime_ns}"
+        for pattern in SOURCE_PATTERNS
+        for path in project_dir.glob(pattern)
+        if path.is_file() and (stat := path.stat())
+    )
+    return hashlib.sha256("\n".join(entries).encode()).hexdigest()
+
+
+def manifest_is_current(project: DbtProject) -> bool:
+    stamp = project.manifest_path.parent / FINGERPRINT_FILE
+    return (
+        project.manifest_path.exists()
+        and stamp.exists()
+        and stamp.read_text() == source_fingerprint(project.project_dir)
     )
 
 
 @cache
 def dbt_project() -> DbtProject:
-    """The project, parsed (`dbt parse`) when its manifest is missing or older than any of its files."""
+    """The project, parsed (`dbt parse`) when its manifest is missing or any source file was added, changed
+    or removed since the manifest was built."""
     project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-    manifest = project.manifest_path
-    if not manifest.exists() or manifest.stat().st_mtime < _newest_source_change(DBT_PROJECT_DIR):
+    if not manifest_is_current(project):
+        fingerprint = source_fingerprint(project.project_dir)
         dbt_cli(project).cli(["parse", "--quiet"], target_path=project.target_path).wait()
+        (project.manifest_path.parent / FINGERPRINT_FILE).write_text(fingerprint)
     return project
 
 
