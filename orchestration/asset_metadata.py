@@ -16,12 +16,13 @@ OPERATIONS = "team:operations"
 # The groups in the order the data flows, left to right in the asset graph.
 SHOPIFY = "shopify"
 OPERATIONAL_COPIES = "operational_copies"
+PRIVACY = "privacy"
 STAGING = "staging"
 INTERMEDIATE = "intermediate"
 MARTS = "marts"
 NOTIFICATIONS = "notifications"
 PUBLISH = "publish"
-GROUPS = (SHOPIFY, OPERATIONAL_COPIES, STAGING, INTERMEDIATE, MARTS, NOTIFICATIONS, PUBLISH)
+GROUPS = (SHOPIFY, OPERATIONAL_COPIES, PRIVACY, STAGING, INTERMEDIATE, MARTS, NOTIFICATIONS, PUBLISH)
 
 
 def column_schema(columns: Iterable[tuple[str, str]]) -> dict[str, Any]:

@@ -20,6 +20,8 @@ import dagster as dg
 
 from orchestration.defs.notifications.assets import notification_deliveries, notification_jobs
 from orchestration.defs.operational.assets import catalog_variants, operational_copies
+from orchestration.defs.privacy.assets import warehouse_redactions
+from orchestration.defs.shopify.assets import orders
 from orchestration.defs.shopify.checks import checks as gx_checks
 from orchestration.defs.shopify.checks import inventory_levels_check, orders_check, variants_check
 
@@ -28,18 +30,20 @@ from orchestration.defs.shopify.checks import inventory_levels_check, orders_che
 GX_CHECKS = dg.AssetSelection.checks(*gx_checks)
 ORDERS_CHECK = dg.AssetSelection.checks(orders_check)
 QUALITY_CHECKS = dg.AssetSelection.checks(inventory_levels_check, variants_check)
-OPERATIONAL_COPIES = dg.AssetSelection.assets(operational_copies)
 DISPATCH = dg.AssetSelection.assets(notification_deliveries)
+ORDERS_INGEST = dg.AssetSelection.assets(orders)
+# On both warehouse paths: the whole consistent copy of the operational store, and the privacy ledger
+# applied to the warehouse before any dbt model runs (orchestration/defs/privacy).
+SHARED = dg.AssetSelection.assets(operational_copies, warehouse_redactions)
 
-# Everything enqueueing needs (and the catalog copy the storefront checks signups against), with the whole
-# consistent copy of the operational store.
+# Everything enqueueing needs (and the catalog copy the storefront checks signups against). The privacy
+# step declares every ingest as its input, orders too; the alerts path does not wait for orders.
 ALERTS = (
-    dg.AssetSelection.assets(notification_jobs, catalog_variants).upstream() - DISPATCH
-) | OPERATIONAL_COPIES
+    dg.AssetSelection.assets(notification_jobs, catalog_variants).upstream() - DISPATCH - ORDERS_INGEST
+) | SHARED
 
-# Everything else that lands in the warehouse (orders, attribution, KPI marts, the published marts), with
-# fresh copies of the jobs and attempts.
-ANALYTICS = (dg.AssetSelection.all() - ALERTS - DISPATCH) | OPERATIONAL_COPIES
+# Everything else (orders, attribution, KPI marts, the published marts, the store's retention).
+ANALYTICS = (dg.AssetSelection.all() - ALERTS - DISPATCH) | SHARED
 
 # Tags every run carries, so the runs page says which path it is, what started it and as of when.
 PATH_TAG = "backinstock/path"

@@ -47,11 +47,12 @@ def test_dispatch_is_a_job_of_its_own_outside_the_warehouse_pool(graph):
     assert {op.pool for op in deliveries.node_def.iterate_op_defs()} == {None}
 
 
-def test_every_asset_is_on_exactly_one_path_but_the_shared_operational_copies():
+def test_every_asset_is_on_exactly_one_path_but_the_shared_copies_and_redactions():
     paths = {name: _assets_of(name) for name in ("alerts", "dispatch", "analytics")}
     copies = {name for name in paths["alerts"] if name.startswith("raw_app/")}
     assert copies and copies <= paths["analytics"], "analytics copies the jobs and attempts after sends"
-    assert (paths["alerts"] & paths["analytics"]) == copies
+    shared = copies | {"privacy/warehouse_redactions"}
+    assert (paths["alerts"] & paths["analytics"]) == shared, "both paths redact before their dbt models"
     everything = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
     assert paths["alerts"] | paths["dispatch"] | paths["analytics"] == everything
     assert {"kpi_daily", "kpi_summary", "notification_attributions", "published/marts"} <= paths["analytics"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dagster as dg
 
 from backinstock import privacy
+from orchestration.asset_metadata import ANALYTICS_ENGINEERING, OPERATIONS, PRIVACY
 from orchestration.common import WAREHOUSE_POOL, store_engine
 from orchestration.defs.operational.assets import operational_copies
 from orchestration.defs.privacy.redaction import apply_ledger
@@ -20,13 +21,19 @@ from orchestration.defs.shopify.assets import assets as shopify_assets
 from orchestration.resources import BackInStockSettings, CycleClock
 from orchestration.warehouse import connect, transaction
 
-GROUP = "privacy"
+GROUP = PRIVACY
 WAREHOUSE_REDACTIONS = dg.AssetKey([GROUP, "warehouse_redactions"])
 
 
 # In the warehouse pool although it only touches the store: it is quick, and the cycle's steps then stay
 # one at a time, as the orchestration tests expect of everything but the dispatcher.
-@dg.asset(key=[GROUP, "store_retention"], group_name=GROUP, pool=WAREHOUSE_POOL)
+@dg.asset(
+    key=[GROUP, "store_retention"],
+    group_name=GROUP,
+    pool=WAREHOUSE_POOL,
+    kinds={"python", "sqlite"},
+    owners=[OPERATIONS],
+)
 def store_retention(settings: BackInStockSettings, clock: CycleClock) -> dg.MaterializeResult:
     """Personal data the store no longer needs, erased or pseudonymised as of the cycle's instant."""
     loaded = settings.load()
@@ -39,6 +46,8 @@ def store_retention(settings: BackInStockSettings, clock: CycleClock) -> dg.Mate
     key=WAREHOUSE_REDACTIONS,
     group_name=GROUP,
     pool=WAREHOUSE_POOL,
+    kinds={"python", "duckdb"},
+    owners=[ANALYTICS_ENGINEERING],
     deps=[*operational_copies.keys, *(key for asset in shopify_assets for key in asset.keys)],
 )
 def warehouse_redactions(settings: BackInStockSettings) -> dg.MaterializeResult:
