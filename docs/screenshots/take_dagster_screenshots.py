@@ -1,0 +1,161 @@
+"""Screenshots of the Dagster UI on a real run history, taken with headless Debian Chromium.
+
+It plays the small simulated store for half a day, runs the alerts, dispatch, analytics and data quality
+paths in process (a persistent instance), then breaks the KPI path with an orders batch in a foreign
+currency, lets the run-failure sensor raise its alert (sent to the simulator's webhook), starts
+`dagster-webserver` on that instance and saves, under docs/screenshots/:
+- asset_graph.png: the global asset lineage, groups left to right;
+- asset_page.png: an asset's page with its row count, column schema and checks;
+- failed_run_alert.png: the failed analytics run, and failed_run_webhook.png: the alert as the webhook got it.
+
+    uv run python docs/screenshots/take_dagster_screenshots.py [--chromium /usr/bin/chromium]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import dagster as dg
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from backinstock.clock import format_instant  # noqa: E402
+from orchestration.alert_sensors import operations_alerts, run_failure_alerts  # noqa: E402
+from orchestration.demo import DemoPlan, DemoWorld, free_port  # noqa: E402
+from orchestration.instance import prepare_dagster_home  # noqa: E402
+from orchestration.jobs import run_config, run_tags  # noqa: E402
+from tests.orchestration.launching import advance_to, insert_foreign_currency_order  # noqa: E402
+
+OUT = Path(__file__).resolve().parent
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def run_paths(world: DemoWorld, instance: dg.DagsterInstance) -> str:
+    """History for the UI: every path once, then a failed analytics run and its alert; returns its run id."""
+    from orchestration.definitions import defs
+
+    def run(job: str, as_of, dispatch: dict | None = None) -> dg.ExecuteInProcessResult:
+        instant = format_instant(as_of)
+        return defs.resolve_job_def(job).execute_in_process(
+            run_config=run_config(instant, str(world.config_file), dispatch=dispatch),
+            instance=instance,
+            tags=run_tags("screenshots", instant),
+            raise_on_error=False,
+        )
+
+    start = world.plan.start
+    advance_to(world, start + timedelta(hours=12))
+    run("alerts", start + timedelta(hours=12))
+    run("dispatch", start + timedelta(hours=12), {"until_idle": True})
+    run("analytics", start + timedelta(hours=12))
+    run("data_quality", start + timedelta(hours=12))
+    advance_to(world, start + timedelta(hours=18))
+    run("alerts", start + timedelta(hours=18))
+    run("dispatch", start + timedelta(hours=18), {"until_idle": True})
+    insert_foreign_currency_order(world, start + timedelta(hours=17))
+    failed = run("analytics", start + timedelta(hours=18))
+    failure_event = next(
+        record.event_log_entry.dagster_event
+        for record in instance.get_records_for_run(
+            failed.run_id, of_type=dg.DagsterEventType.RUN_FAILURE
+        ).records
+    )
+    run_failure_alerts(
+        dg.build_run_status_sensor_context(
+            sensor_name="run_failure_alerts",
+            dagster_event=failure_event,
+            dagster_instance=instance,
+            dagster_run=instance.get_run_by_id(failed.run_id),
+        ).for_run_failure()
+    )
+    operations_alerts(dg.build_sensor_context(instance=instance))
+    return failed.run_id
+
+
+def wait_for(url: str, timeout: float = 900.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(1.0)
+    raise RuntimeError(f"{url} did not answer in {timeout:.0f} s")
+
+
+def shoot(chromium: str, base: str, failed_run_id: str, simulator_url: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+
+        def capture(url: str, name: str, ready: str, settle: float = 5.0) -> None:
+            page.goto(url, wait_until="domcontentloaded")
+            page.wait_for_load_state("networkidle", timeout=180_000)
+            page.get_by_text(ready).first.wait_for(timeout=180_000)
+            time.sleep(settle)  # the graph lays itself out after its data arrives
+            page.screenshot(path=str(OUT / name))
+            print(f"saved {OUT / name}")
+
+        capture(f"{base}/asset-groups", "asset_graph.png", "kpi_daily", settle=10.0)
+        capture(f"{base}/assets/raw_shopify/inventory_levels", "asset_page.png", "inventory_levels")
+        capture(f"{base}/runs/{failed_run_id}", "failed_run_alert.png", "analytics")
+        page.goto(f"{simulator_url}/_sim/alerts")
+        page.screenshot(path=str(OUT / "failed_run_webhook.png"))
+        print(f"saved {OUT / 'failed_run_webhook.png'}")
+        browser.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    options = parser.parse_args()
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    with tempfile.TemporaryDirectory() as folder:
+        plan = DemoPlan(Path(folder) / "data", "small", 11, days=1)
+        with DemoWorld(plan) as world:
+            with world.config_file.open("a") as settings:
+                settings.write(f'\n[alerts]\nwebhook_url = "{world.simulator_url}/_sim/alerts"\n')
+            os.environ["BACKINSTOCK_CONFIG"] = str(world.config_file)
+            home = prepare_dagster_home(Path(folder) / "dagster_home")
+            with dg.DagsterInstance.from_config(str(home)) as instance:
+                failed_run_id = run_paths(world, instance)
+            port = free_port()
+            webserver = str(Path(sys.executable).with_name("dagster-webserver"))
+            environment = {**os.environ, "DAGSTER_HOME": str(home)}
+            server = subprocess.Popen(
+                [webserver, "-w", str(ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
+                cwd=ROOT,
+                env=environment,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                base = f"http://127.0.0.1:{port}"
+                wait_for(f"{base}/server_info")
+                shoot(options.chromium, base, failed_run_id, world.simulator_url)
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
