@@ -4,7 +4,7 @@ the reconciliation schedule's own run request."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
@@ -84,7 +84,8 @@ def test_a_tick_that_overlaps_a_running_alerts_run_is_skipped(tmp_path, monkeypa
     (tmp_path / "backinstock.toml").write_text(f'data_dir = "{tmp_path}"\n')
     monkeypatch.setenv("BACKINSTOCK_CONFIG", str(tmp_path / "backinstock.toml"))
     with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance)
+        tick = datetime(2026, 11, 2, 12, 5, tzinfo=UTC)
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
         assert reconciliation_poll.evaluate_tick(context).run_requests
         create_run_for_test(instance, job_name="alerts", status=dg.DagsterRunStatus.STARTED)
         result = reconciliation_poll.evaluate_tick(context)
