@@ -13,7 +13,7 @@ as the pipeline runs them). Baseline, measured in the same run: a bare `dbt buil
 start, parse and connection, the floor of any cycle). Figures come from dbt's own resource report: wall clock
 and peak RSS of the dbt process, which runs DuckDB in process.
 
-    uv run python tests/bench/bench_detection.py [--days 30 90] [--variants 100000]
+    uv run python tests/bench/bench_detection.py [--days 30 90] [--variants 100000] [--memory-limit 1536MB]
 """
 
 from __future__ import annotations
@@ -150,13 +150,16 @@ def append_subscriptions(
     )
 
 
-def dbt_build(warehouse: Path, target: Path, as_of: datetime, *arguments: str) -> dict[str, float]:
+def dbt_build(
+    warehouse: Path, target: Path, as_of: datetime, memory_limit: str, *arguments: str
+) -> dict[str, float]:
     """One dbt invocation; its wall clock and peak RSS from dbt's resource report."""
     environment = {
         **os.environ,
         "DO_NOT_TRACK": "1",
         "BACKINSTOCK_WAREHOUSE_PATH": str(warehouse),
         "BACKINSTOCK_AS_OF": as_of.strftime("%Y-%m-%d %H:%M:%S"),
+        "BACKINSTOCK_DUCKDB_MEMORY_LIMIT": memory_limit,
     }
     logs = target / "logs"
     command = [
@@ -170,9 +173,12 @@ def dbt_build(warehouse: Path, target: Path, as_of: datetime, *arguments: str) -
     if finished.returncode != 0:
         raise RuntimeError(finished.stdout[-4000:])
     report = json.loads(re.findall(r"Resource report: (\{.*\})", (logs / "dbt.log").read_text())[-1])
+    nodes = json.loads((target / "run_results.json").read_text())["results"]
+    slowest = sorted(nodes, key=lambda node: node["execution_time"], reverse=True)[:6]
     return {
         "seconds": float(report["command_wall_clock_time"]),
         "peak_rss_mib": int(report["process_mem_max_rss"]) / 1024,
+        "slowest": [(node["unique_id"].split(".")[2], node["execution_time"]) for node in slowest],
     }
 
 
@@ -180,10 +186,11 @@ def measure(days: int, options: argparse.Namespace, folder: Path) -> dict:
     warehouse = folder / f"warehouse_{days}d.duckdb"
     end = generate(warehouse, options.variants, days, options.changes_per_day, options.subscriptions)
     target = folder / f"target_{days}"
-    floor = dbt_build(warehouse, target, end, "--select", "stg_shopify__shops")
+    limit = options.memory_limit
+    floor = dbt_build(warehouse, target, end, limit, "--select", "stg_shopify__shops")
     rebuild_vars = json.dumps({"rebuild_decisions": True})
     rebuild = dbt_build(
-        warehouse, target, end, "--select", DETECTION, "--full-refresh", "--vars", rebuild_vars
+        warehouse, target, end, limit, "--select", DETECTION, "--full-refresh", "--vars", rebuild_vars
     )
     delta_end = end + timedelta(minutes=15)
     with duckdb.connect(str(warehouse)) as connection:
@@ -194,7 +201,7 @@ def measure(days: int, options: argparse.Namespace, folder: Path) -> dict:
         newest_signup = connection.execute("SELECT max(id) FROM raw_app.subscriptions").fetchone()[0]
         signups = max(options.subscriptions // (days * 96), 1)
         append_subscriptions(connection, newest_signup, signups, end, delta_end, options.variants)
-    cycle = dbt_build(warehouse, target, delta_end, "--select", DETECTION)
+    cycle = dbt_build(warehouse, target, delta_end, limit, "--select", DETECTION)
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         facts, restocks = connection.execute(
             "SELECT (SELECT count(*) FROM int_inventory_facts), (SELECT count(*) FROM restock_events)"
@@ -216,12 +223,15 @@ def main() -> None:
     parser.add_argument("--variants", type=int, default=100_000)
     parser.add_argument("--changes-per-day", type=float, default=1.0)
     parser.add_argument("--subscriptions", type=int, default=1_000_000)
+    # DuckDB's memory_limit for every dbt run (BACKINSTOCK_DUCKDB_MEMORY_LIMIT; '80%' is DuckDB's default)
+    parser.add_argument("--memory-limit", default="1536MB")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         results = [measure(days, options, Path(folder)) for days in options.days]
     print(
         f"{options.variants:,} variants x {len(LOCATIONS)} locations, {options.changes_per_day:g} change"
-        f" per level per day, {options.subscriptions:,} subscriptions"
+        f" per level per day, {options.subscriptions:,} subscriptions,"
+        f" DuckDB memory_limit {options.memory_limit}"
     )
     for result in results:
         floor, rebuild, cycle = result["floor"], result["rebuild"], result["cycle"]
@@ -230,6 +240,8 @@ def main() -> None:
             print(
                 f"    {label:<25} {figures['seconds']:7.1f} s   peak RSS {figures['peak_rss_mib']:5.0f} MiB"
             )
+        where = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in cycle["slowest"])
+        print(f"    {'slowest in the cycle':<25} {where}")
         ratio = cycle["seconds"] / floor["seconds"]
         print(
             f"    {'baseline: bare dbt build':<25} {floor['seconds']:7.1f} s   cycle / baseline {ratio:.2f}"
