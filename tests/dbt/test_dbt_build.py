@@ -456,7 +456,7 @@ def dbt_build(
 ) -> subprocess.CompletedProcess[str]:
     """`dbt build` as the cycle runs it; unit tests (code, not data) only need to run once per module."""
     skipped = [] if unit_tests else ["--exclude-resource-type", "unit_test"]
-    return dbt("build", warehouse, work, {"as_of": as_of}, *skipped, timeout=120)
+    return dbt("build", warehouse, work, {"as_of": as_of}, *skipped, timeout=600)
 
 
 def restock_id(variant: str, restocked_at: str) -> str:
@@ -809,7 +809,7 @@ def test_detection_invariants_catch_what_breaks_them(built: dict[str, Any], tmp_
     )
     checked = dbt(
         "test", warehouse, tmp_path, {}, "--select", selected, "--exclude-resource-type", "unit_test",
-        as_of=AS_OF_2, timeout=120,
+        as_of=AS_OF_2, timeout=600,
     )  # fmt: skip
     results = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
     outcomes = {row["unique_id"].split(".")[2]: (row["status"], row["failures"]) for row in results}
