@@ -1,55 +1,28 @@
-"""The KPI dashboard and waiting-demand pages in Debian's Chromium, on the marts a simulated run published
-(simulator, storefront and Dagster cycles over two simulated days), then their filters, CSV exports,
-permissions and what a hostile product title can do."""
+"""The KPI dashboard and waiting-demand pages in Debian's Chromium, on the marts the session's simulated run
+published (conftest's `simulated_run`: simulator, storefront and Dagster cycles over two simulated days), then
+their filters, CSV exports, permissions and what a hostile product title can do."""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import duckdb
 import pandas as pd
 import pytest
-from conftest import Console, serve, sign_in
+from conftest import MARKETER, OPERATOR, Console, sign_in
 
-from backinstock.clock import FileClock, format_instant
-from backinstock.settings import load_settings
-from backinstock.store.engine import create_store_engine
-from backinstock.store.tables import PERMISSIONS
+from backinstock.clock import format_instant
 from dashboards.kpi_definitions import COUNT_KEYS
 from dashboards.kpi_pages import SHOWN_ROWS, TABLES, WAITING
 from dashboards.kpi_queries import RESTOCK_COUNTS
 from orchestration.defs.marts.assets import publish_mart
-from orchestration.demo import DEMO_SHOP, DemoPlan, DemoWorld, play
+from orchestration.demo import DEMO_SHOP
 
-# The simulated run is the first test's setup: minutes on a quiet machine, many more on a loaded one.
+# The shared simulated run may be this module's setup: minutes on a quiet machine, more on a loaded one.
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(1800)]
-MARKETER = "marketer"  # view_kpis only
-OPERATOR = "operator"  # everything but view_kpis
-
-
-@pytest.fixture(scope="module")
-def simulated_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
-    """Two simulated days of the small store (its first restock with targets comes late on day 1), a cycle
-    every 12 hours and the settle cycle; then the console on its store and marts, its clock where the run
-    ended."""
-    data_dir = tmp_path_factory.mktemp("kpi") / "data"
-    plan = DemoPlan(data_dir=data_dir, scenario="small", seed=11, days=2, cycle_hours=12)
-    with DemoWorld(plan) as world:
-        play(world, progress=lambda line: None)
-    settings = load_settings(world.config_file)
-    engine = create_store_engine(settings.operational_store_url)
-    console = Console(url="", settings=settings, engine=engine, clock=FileClock(world.clock.path))
-    console.add_user("admin", PERMISSIONS)
-    console.add_user(MARKETER, ["view_kpis"])
-    console.add_user(OPERATOR, [name for name in PERMISSIONS if name != "view_kpis"])
-    with serve(settings) as url:
-        console.url = url
-        yield console
-    engine.dispose()
 
 
 def mart(console: Console, name: str) -> pd.DataFrame:
