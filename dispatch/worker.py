@@ -249,9 +249,7 @@ class Worker:
         tasks = [asyncio.create_task(runner.run()) for runner in runners]
         background = [asyncio.create_task(self.heartbeat()), asyncio.create_task(self.maintenance())]
         try:
-            done, _ = await asyncio.wait(tasks, timeout=self.for_seconds)
-            for task in done:
-                task.result()  # a lane that crashed fails the run loudly
+            await self.watch(tasks, background, deadline=started + self.for_seconds)
         finally:
             self.stopping.set()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -262,6 +260,22 @@ class Worker:
                 await runner.close()
             await self.finish(started)
         return self.report
+
+    async def watch(self, lanes: list[asyncio.Task], background: list[asyncio.Task], deadline: float) -> None:
+        """Until every lane is done or the deadline: a lane or a background task that failed (a database
+        error, a bug) fails the run at once, loudly; the jobs it held are recovered from their leases."""
+        lanes_left, watched = set(lanes), set(background)
+        while lanes_left:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            done, _ = await asyncio.wait(
+                lanes_left | watched, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in done:
+                task.result()
+                lanes_left.discard(task)
+                watched.discard(task)
 
     async def finish(self, started: float) -> None:
         rows = await self.db(lanes.all_lanes)
@@ -325,6 +339,23 @@ class Worker:
             self.report.resolved[what] = self.report.resolved.get(what, 0) + count
 
 
+async def _until_done(
+    tasks: Sequence[asyncio.Task], *, watching: Sequence[asyncio.Task], first: bool = False
+) -> None:
+    """Wait for every one of `tasks` (or the first, with `first`); the first exception of any of them or
+    of the tasks `watching` is raised at once."""
+    waiting, watched = set(tasks), set(watching)
+    while waiting:
+        done, _ = await asyncio.wait(waiting | watched, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if not task.cancelled():
+                task.result()
+        waiting -= done
+        watched -= done
+        if first and done & set(tasks):
+            return
+
+
 def _lane_row(lane: LaneSettings) -> dict[str, Any]:
     return {
         "name": lane.name,
@@ -368,6 +399,7 @@ class LaneRunner:
         self.last_launch: datetime | None = None  # a lane without bursts spaces its own sends too
         self.stopped = False
         self.closing = False
+        self.failed = False  # the lane's launcher or flusher raised: nothing more is written
         self.writing = 0  # answer batches being written
         self.launching = 0  # jobs taken from the queue whose attempts are being started
         self.row: dict[str, Any] = {}
@@ -381,24 +413,40 @@ class LaneRunner:
     # --- the three tasks --------------------------------------------------------------------------------
 
     async def run(self) -> None:
+        """Feed, launch and flush until the run ends. If the launcher or the flusher fails (a database
+        error), the lane stops at once and the error is raised: no job is launched whose answer could
+        not be written; the jobs still leased are recovered from their leases by the next run."""
         flusher = asyncio.create_task(self.flush_loop())
         launcher = asyncio.create_task(self.launch_loop())
+        feeder = asyncio.create_task(self.feed_loop())
         try:
-            await self.feed_loop()
+            await _until_done([feeder], watching=[launcher, flusher])
             # Every queued job launched (the launcher then waits, idle, for the next), or the launcher
             # ended with the run while the feeder was still queueing: what is left is given back below.
             joined = asyncio.create_task(self.queue.join())
-            await asyncio.wait({joined, launcher}, return_when=asyncio.FIRST_COMPLETED)
-            joined.cancel()
+            try:
+                await _until_done([joined, launcher], watching=[flusher], first=True)
+            finally:
+                joined.cancel()
+        except BaseException:
+            self.failed = True
+            raise
         finally:
+            if self.failed:
+                self.worker.stopping.set()  # the run fails: no new send in any lane
+            feeder.cancel()  # what it claimed and did not queue is recovered from its lease
+            if self.launching:  # a group between its attempts and its calls: it sends or withdraws them
+                await asyncio.wait({launcher}, timeout=self.lane.timeout_seconds + 1)
             launcher.cancel()
-            await asyncio.gather(launcher, return_exceptions=True)
-            await self.release_queued("the run ended before its turn")
+            await asyncio.gather(feeder, launcher, return_exceptions=True)
+            if not self.failed:
+                await self.release_queued("the run ended before its turn")
             if self.in_flight:
                 await asyncio.wait(self.in_flight, timeout=self.lane.timeout_seconds + 1)
             self.closing = True
             self.answered.set()
-            await asyncio.gather(flusher, return_exceptions=True)  # it writes what is left, then ends
+            if not flusher.done():
+                await asyncio.gather(flusher, return_exceptions=True)  # it writes what is left, then ends
 
     async def feed_loop(self) -> None:
         worker = self.worker
