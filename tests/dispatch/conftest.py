@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))  # seed_rows, shared with tests/store
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "simulator"))  # sim_harness: the simulated shop
 
 from dispatch_harness import Delivery, delivery_world
 
