@@ -1,0 +1,203 @@
+"""Claim cost against the size of the queue: the store is filled with 1k, 10k, 100k and 1M claimable jobs
+(rows made in SQL, in one statement per step), and at each size a batch is claimed again and again (each
+claim rolled back, so every claim sees the same queue); median and p95 of one claim, and the ratio of the
+largest size to the smallest (1.0 is flat).
+
+    uv run python tests/bench/bench_claim.py --stores sqlite,postgresql
+
+PostgreSQL needs BACKINSTOCK_TEST_POSTGRES_URL (a fresh schema is made and dropped). The queue holds
+sent jobs too (`--sent-share`, default a half of the rows), as a store that has been sending for a while
+does; they are not counted in the sizes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "store"))
+
+from seed_rows import NOW, SHOP  # noqa: E402
+
+from backinstock.store import jobs  # noqa: E402
+from backinstock.store.engine import create_store_engine  # noqa: E402
+from backinstock.store.migrate import upgrade  # noqa: E402
+from backinstock.store.tables import UTCDateTime  # noqa: E402
+
+SIZES = (1_000, 10_000, 100_000, 1_000_000)
+
+# Numbers first..last as rows `n`: one statement on either store.
+NUMBERS = {
+    "sqlite": "WITH RECURSIVE numbers(n) AS"
+    " (SELECT :first UNION ALL SELECT n + 1 FROM numbers WHERE n < :last)",
+    "postgresql": "WITH numbers(n) AS"
+    " (SELECT generate_series(CAST(:first AS integer), CAST(:last AS integer)))",
+}
+# Subscriptions and their jobs: every `sent_every`-th job is already sent (not claimable, still indexed
+# by everything but the claim's partial index); due times spread over the day before NOW; priority is the
+# rank among one restock's 1,000 targets.
+SUBSCRIPTIONS = """
+INSERT INTO subscriptions (id, shop, variant_id, product_id, channel, contact, locale, status, created_at,
+    updated_at, consent_text, consent_method, consent_at, confirmed_at)
+{numbers}
+SELECT n, :shop, 'gid://shopify/ProductVariant/' || (n % 500), 'gid://shopify/Product/' || (n % 500),
+    'email', 'r' || n || '@example.com', 'en', 'active', :created, :created, 'Tell me.', 'storefront_form',
+    :created, :created
+FROM numbers
+"""
+JOBS = """
+INSERT INTO notification_jobs (id, shop, restock_event_id, subscription_id, variant_id, channel, contact,
+    locale, status, priority, context, due_at, created_at, updated_at, fence, failures, rate_limited,
+    attempt_count)
+{numbers}
+SELECT n, :shop, 'restock-' || (n / 1000), n, 'gid://shopify/ProductVariant/' || (n % 500), 'email',
+    'r' || n || '@example.com', 'en', CASE WHEN n % :sent_every = 0 THEN 'sent' ELSE 'pending' END,
+    1 + n % 1000, :context, {due}, :created, :created, 0, 0, 0, 0
+FROM numbers
+"""
+# Due times before NOW: `restocks` as enqueue makes them (ids in due order, a restock's targets side by
+# side), `scattered` with due order unrelated to ids (as after many retries, each rescheduled on its own).
+DUE = {
+    (
+        "sqlite",
+        "restocks",
+    ): "strftime('%Y-%m-%d %H:%M:%f', :due_base, '-3 days', '+' || (n / 10.0) || ' seconds') || '000'",
+    (
+        "postgresql",
+        "restocks",
+    ): "CAST(:due_base AS timestamp) - interval '3 days' + n * interval '100 milliseconds'",
+    ("sqlite", "scattered"): "strftime('%Y-%m-%d %H:%M:%S', :due_base, '-' || (n % 86400) || ' seconds')"
+    " || '.000000'",
+    ("postgresql", "scattered"): "CAST(:due_base AS timestamp) - (n % 86400) * interval '1 second'",
+}
+
+
+def store_url(kind: str, folder: Path) -> tuple[str, Callable[[], None]]:
+    if kind == "sqlite":
+        return f"sqlite:///{folder / 'store.db'}", lambda: None
+    base = os.environ["BACKINSTOCK_TEST_POSTGRES_URL"]
+    schema = f"bench_claim_{uuid.uuid4().hex[:10]}"
+    admin = create_store_engine(base)
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
+
+    def drop() -> None:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
+
+    return f"{base}?options=-csearch_path%3D{schema}", drop
+
+
+def fill(engine: sa.Engine, kind: str, layout: str, first: int, last: int, sent_every: int) -> None:
+    """Rows first..last (subscriptions and jobs), in two INSERT ... SELECT statements."""
+    numbers = NUMBERS[kind]
+    values = {
+        "first": first,
+        "last": last,
+        "shop": SHOP,
+        "created": NOW - timedelta(days=2),
+        "sent_every": sent_every,
+        "context": '{"product_title": "Linen Shirt", "variant_title": "M / Blue", "price": "49.90"}',
+        "due_base": NOW,
+    }
+    instants = [sa.bindparam(name, type_=UTCDateTime()) for name in ("created", "due_base")]
+    with engine.begin() as connection:
+        subscriptions = sa.text(SUBSCRIPTIONS.format(numbers=numbers)).bindparams(instants[0])
+        connection.execute(subscriptions, values)
+        queued = sa.text(JOBS.format(numbers=numbers, due=DUE[(kind, layout)])).bindparams(*instants)
+        connection.execute(queued, values)
+    # A running store is checkpointed and analysed: the bulk insert's WAL and stale statistics would be
+    # measured instead of the claim.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        if kind == "sqlite":
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            connection.exec_driver_sql("ANALYZE")
+        else:
+            connection.exec_driver_sql("VACUUM ANALYZE")
+
+
+def claim_times(engine: sa.Engine, batch: int, repeats: int) -> list[float]:
+    """Milliseconds of each claim of `batch` jobs; each is rolled back, so every claim sees one queue."""
+    times = []
+    for _ in range(repeats):
+        with engine.connect() as connection:
+            transaction = connection.begin()
+            started = time.perf_counter()
+            claimed = jobs.claim(
+                connection, lane="bench", channel="email", worker_id="bench", lease_seconds=60,
+                now=NOW, limit=batch,
+            )  # fmt: skip
+            times.append((time.perf_counter() - started) * 1000)
+            transaction.rollback()
+        assert len(claimed) == batch, len(claimed)
+    return times
+
+
+def bench(
+    kind: str, layout: str, batch: int, repeats: int, sent_share: float
+) -> list[tuple[int, float, float]]:
+    """(claimable jobs, median ms, p95 ms) at each size."""
+    sent_every = max(2, round(1 / sent_share)) if sent_share else 10**9
+    claimable_per_row = 1 - 1 / sent_every if sent_share else 1.0
+    figures = []
+    with tempfile.TemporaryDirectory() as folder:
+        address, drop = store_url(kind, Path(folder))
+        try:
+            engine = create_store_engine(address)
+            upgrade(engine)
+            rows = 0
+            for size in SIZES:
+                wanted = round(size / claimable_per_row)
+                started = time.perf_counter()
+                fill(engine, kind, layout, rows + 1, wanted, sent_every)
+                rows = wanted
+                filled = time.perf_counter() - started
+                claim_times(engine, batch, 3)  # warm the cache the way a running dispatcher has it
+                times = sorted(claim_times(engine, batch, repeats))
+                median = statistics.median(times)
+                p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
+                figures.append((size, median, p95))
+                print(
+                    f"  {kind} {layout}: {size:>9,} claimable ({rows:,} rows, filled in {filled:.1f} s):"
+                    f" claim of {batch}: median {median:.2f} ms, p95 {p95:.2f} ms",
+                    flush=True,
+                )
+            engine.dispose()
+        finally:
+            drop()
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stores", default="sqlite,postgresql")
+    parser.add_argument("--batch", type=int, default=200, help="jobs per claim (dispatch.batch_size)")
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--sent-share", type=float, default=0.5, help="share of rows already sent")
+    parser.add_argument("--layout", choices=("restocks", "scattered"), default="restocks")
+    options = parser.parse_args()
+    for kind in options.stores.split(","):
+        figures = bench(kind, options.layout, options.batch, options.repeats, options.sent_share)
+        (_, small_median, small_p95), (_, large_median, large_p95) = figures[0], figures[-1]
+        print(
+            f"{kind} {options.layout}: claim of {options.batch}, 1M against 1k queued:"
+            f" median x{large_median / small_median:.2f},"
+            f" p95 x{large_p95 / small_p95:.2f} (load average {os.getloadavg()[0]:.2f})",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
