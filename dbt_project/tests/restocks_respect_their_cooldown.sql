@@ -1,4 +1,5 @@
--- No two fired restocks of a variant inside the cooldown of the earlier one.
+-- No two fired restocks of a variant inside the cooldown of the earlier one: the variants with a restock
+-- decided in the cycle, over all their restocks (macros/checks.sql).
 with
 
 ordered as (
@@ -11,6 +12,9 @@ ordered as (
         lag(restocked_at) over (partition by shop, variant_id order by restocked_at) as previous_at,
         lag(cooldown_hours) over (partition by shop, variant_id order by restocked_at) as previous_cooldown_hours
     from {{ ref('restock_events') }}
+    semi join (
+        select distinct shop, variant_id from {{ ref('restock_events') }} where decided_at > {{ checked_since() }}
+    ) as decided using (shop, variant_id)
 
 )
 

@@ -40,6 +40,7 @@ BERLIN = timedelta(hours=1)  # CET, all of November 2026
 
 AS_OF_1 = "2026-11-03 12:00:00"
 AS_OF_2 = "2026-11-07 12:00:00"
+IN_THE_CYCLE = datetime(2026, 11, 7, 11, 0)  # when a faulty cycle as of AS_OF_2 wrote a row (naive UTC)
 
 
 def t(text: str) -> datetime:
@@ -756,39 +757,45 @@ def test_the_catalog_is_one_row_per_variant_with_its_product_as_of(built: dict[s
 
 def test_detection_invariants_catch_what_breaks_them(built: dict[str, Any], tmp_path: Path) -> None:
     """The invariant tests can fail: on a copy of the built warehouse, one row that breaks each is written
-    where a faulty model would have written it, and each test reports exactly that row (so the story itself
-    passed every one of them). Errors: a second restock inside the first one's cooldown, a target pointing
-    at no fired restock, a subscription answered twice. Warnings (surfaced, the cycle goes on): an
-    observation of an unknown inventory item, a webhook that could not be parsed, a poll that stopped,
-    late data contradicting a fired restock."""
+    where a faulty model would have written it in the cycle as of AS_OF_2 (decided, or learned, in the hour
+    before it: a cycle's tests check what it wrote, macros/checks.sql), and each test reports exactly that
+    row (so the story itself passed every one of them). Errors: a second restock inside the first one's
+    cooldown, a target pointing at no fired restock, a subscription answered twice. Warnings (surfaced, the
+    cycle goes on): an observation of an unknown inventory item, a webhook that could not be parsed, a poll
+    that stopped, late data contradicting a fired restock."""
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copy(built["warehouse"], warehouse)
     with duckdb.connect(str(warehouse)) as connection:
         connection.execute(
             "INSERT INTO restock_events SELECT * REPLACE ('inside-the-cooldown' AS restock_event_id,"
-            " restocked_at + INTERVAL 3 HOUR AS restocked_at, decided_at + INTERVAL 3 HOUR AS decided_at)"
+            " restocked_at + INTERVAL 3 HOUR AS restocked_at, ? AS decided_at)"
             " FROM restock_events WHERE variant_id = ? ORDER BY restocked_at LIMIT 1",
-            [V1],
+            [IN_THE_CYCLE, V1],
         )
         connection.execute(
             "INSERT INTO notification_targets SELECT * REPLACE ('t-nowhere' AS target_id,"
-            " 'no-such-restock' AS restock_event_id, 999 AS subscription_id)"
-            " FROM notification_targets WHERE subscription_id = 1"
+            " 'no-such-restock' AS restock_event_id, 999 AS subscription_id, ? AS decided_at)"
+            " FROM notification_targets WHERE subscription_id = 1",
+            [IN_THE_CYCLE],
         )
         connection.execute(
-            "INSERT INTO notification_targets SELECT * REPLACE ('t-twice' AS target_id, 99 AS target_rank)"
-            " FROM notification_targets WHERE subscription_id = 1"
+            "INSERT INTO notification_targets SELECT * REPLACE ('t-twice' AS target_id, 99 AS target_rank,"
+            " ? AS decided_at) FROM notification_targets WHERE subscription_id = 1",
+            [IN_THE_CYCLE],
         )
         connection.execute(
             "INSERT INTO int_inventory_facts SELECT * REPLACE ('unknown-item' AS fact_id,"
             " (SELECT max(fact_seq) + 1 FROM int_inventory_facts) AS fact_seq,"
             " 'gid://shopify/InventoryItem/999999' AS inventory_item_id,"
-            " TIMESTAMP '2026-11-07 11:00' AS known_at)"
-            " FROM int_inventory_facts WHERE fact_kind = 'level' LIMIT 1"
+            " ? AS known_at)"
+            " FROM int_inventory_facts WHERE fact_kind = 'level' LIMIT 1",
+            [IN_THE_CYCLE],
         )
         connection.execute(
             "INSERT INTO stg_app__inventory_level_webhooks SELECT * REPLACE (-1 AS webhook_inbox_id,"
-            " 'payload is not JSON' AS parse_error) FROM stg_app__inventory_level_webhooks LIMIT 1"
+            " 'payload is not JSON' AS parse_error, ? AS known_at) FROM stg_app__inventory_level_webhooks"
+            " LIMIT 1",
+            [IN_THE_CYCLE],
         )
         connection.execute(
             "INSERT INTO raw_shopify.inventory_level_reads (shop, location_id, is_full_read, levels_read,"

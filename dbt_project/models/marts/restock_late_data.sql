@@ -1,7 +1,18 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='restock_event_id',
+        on_schema_change='fail'
+    )
+}}
 -- Fired restocks the product learned more about after deciding them: one row per restock with late facts
 -- (int_restock_late_facts). The restock stays as it was decided (a fact); this says what it did not know
 -- and whether, with everything known now, it contradicts the decision: the variant did not stay in stock
 -- for the debounce from the restock (a warn test surfaces those).
+-- Incremental: a run rewrites only the rows that can have changed, a restock with late facts not counted
+-- yet or one still in stock when last written (the end of its in-stock segment is final once known: the
+-- history is never rewritten), so its cost follows the delta and not every late fact ever learned.
 with
 
 late_facts as (
@@ -9,6 +20,22 @@ late_facts as (
     select * from {{ ref('int_restock_late_facts') }}
 
 ),
+
+{% if is_incremental() %}
+to_write as (
+
+    select counted.restock_event_id
+    from (
+        select restock_event_id, count(*) as late_facts
+        from late_facts
+        group by restock_event_id
+    ) as counted
+    left join {{ this }} as written on written.restock_event_id = counted.restock_event_id
+    where written.late_facts is distinct from counted.late_facts
+        or written.in_stock_until is null
+
+),
+{% endif %}
 
 restocks as (
 
@@ -24,6 +51,9 @@ restocks as (
         min(fact_known_at) as first_learned_at,
         list(fact_id order by fact_seq) as late_fact_ids
     from late_facts
+    {% if is_incremental() %}
+    semi join to_write on to_write.restock_event_id = late_facts.restock_event_id
+    {% endif %}
     group by restock_event_id
 
 ),
