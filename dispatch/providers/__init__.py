@@ -7,6 +7,7 @@ import httpx
 
 from backinstock.settings import LaneSettings
 from dispatch.providers.base import Message, Provider, ProviderResult
+from dispatch.providers.pools import PooledTransport
 from dispatch.providers.postmark import Postmark
 from dispatch.providers.resend import Resend
 from dispatch.providers.sendgrid import SendGrid
@@ -16,9 +17,9 @@ __all__ = ["Message", "Provider", "ProviderResult", "for_lane", "http_client"]
 
 
 def http_client(lane: LaneSettings) -> httpx.AsyncClient:
-    """One pooled client per lane: as many connections as the lane sends at once, its timeout per call."""
-    limits = httpx.Limits(max_connections=lane.concurrency, max_keepalive_connections=lane.concurrency)
-    return httpx.AsyncClient(timeout=lane.timeout_seconds, limits=limits)
+    """One client per lane: as many connections as the lane sends at once (in small pools, see `pools`),
+    its timeout per call."""
+    return httpx.AsyncClient(timeout=lane.timeout_seconds, transport=PooledTransport(lane.concurrency))
 
 
 def for_lane(lane: LaneSettings, client: httpx.AsyncClient) -> Provider:

@@ -1,13 +1,13 @@
 """Dispatch throughput against the simulator's SendGrid fake (served by its own process, on real time):
 the dispatcher sending N queued jobs with no rate limit, beside a bare httpx loop posting the same bodies
 to the same server with the same concurrency, in the same run (the machine's speed varies: only the ratio
-is comparable between runs).
+is comparable between runs); and the same loop on the dispatcher's small connection pools (its HTTP floor).
 
     uv run python tests/bench/bench_dispatch.py --sends 20000 --stores sqlite,postgresql
 
 Then the same N jobs again on a lane limited to `--rate` msg/s (default 200): the achieved rate and the
 busiest 1-second window, from the fake's own log. PostgreSQL needs BACKINSTOCK_TEST_POSTGRES_URL (a fresh
-schema is made and dropped). Not measured here: the claim cost from 1k to 1M queued jobs."""
+schema is made and dropped). The claim cost from 1k to 1M queued jobs: tests/bench/bench_claim.py."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ from backinstock.store import jobs  # noqa: E402
 from backinstock.store.engine import create_store_engine  # noqa: E402
 from backinstock.store.migrate import upgrade  # noqa: E402
 from dispatch.providers import sendgrid  # noqa: E402
+from dispatch.providers.pools import PooledTransport  # noqa: E402
 from dispatch.render import compose  # noqa: E402
 from dispatch.worker import run  # noqa: E402
 
@@ -76,13 +77,15 @@ def store_url(kind: str, folder: Path) -> tuple[str, callable]:
     return f"{base}?options=-csearch_path%3D{schema}", drop
 
 
-def bare_loop(url: str, bodies: list[dict], concurrency: int) -> float:
-    """msg/s of the floor: post every body, `concurrency` at a time, nothing else."""
+def bare_loop(url: str, bodies: list[dict], concurrency: int, pooled: bool = False) -> float:
+    """msg/s of the floor: post every body, `concurrency` at a time, nothing else; on one httpx pool, or
+    (`pooled`) on the dispatcher's small pools (`dispatch.providers.pools`)."""
 
     async def main() -> float:
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         headers = {"Authorization": f"Bearer {API_KEY}"}
-        async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        transport = PooledTransport(concurrency) if pooled else None
+        async with httpx.AsyncClient(limits=limits, timeout=30, transport=transport) as client:
             queue = list(reversed(bodies))
 
             async def post_all() -> None:
@@ -154,7 +157,11 @@ def bench(kind: str, url: str, sends: int, concurrency: int, rate: float | None 
                 source = templates.load(connection, shop=claimed[0].shop, channel="email", locale="en")
                 bodies = [sendgrid.body(compose(settings, lane, job, source)) for job in claimed]
                 jobs.release(connection, [job.ref for job in claimed], due_at=None, reason="bench", now=NOW)
-            floor = bare_loop(url, bodies, concurrency) if rate is None else 0.0
+            floors = (
+                [bare_loop(url, bodies, concurrency, pooled=pooled) for pooled in (False, True)]
+                if rate is None
+                else [0.0, 0.0]
+            )
             since = datetime.now(UTC)
             report = run(engine, settings, clock=SystemClock(), until_idle=True, for_seconds=3600)
             assert report.sent == sends, report
@@ -163,7 +170,7 @@ def bench(kind: str, url: str, sends: int, concurrency: int, rate: float | None 
             drop()
     if rate is not None:
         return paced(url, since, rate)
-    return {"dispatcher": report.sent / report.seconds, "bare": floor}
+    return {"dispatcher": report.sent / report.seconds, "bare": floors[0], "bare_pooled": floors[1]}
 
 
 def main() -> int:
@@ -177,10 +184,12 @@ def main() -> int:
     try:
         for kind in options.stores.split(","):
             figures = bench(kind, url, options.sends, options.concurrency)
-            ratio = figures["dispatcher"] / figures["bare"]
             print(
                 f"{kind}: dispatcher {figures['dispatcher']:.0f} msg/s, bare httpx loop"
-                f" {figures['bare']:.0f} msg/s, ratio {ratio:.2f}",
+                f" {figures['bare']:.0f} msg/s (ratio {figures['dispatcher'] / figures['bare']:.2f}),"
+                f" bare loop on the dispatcher's pools {figures['bare_pooled']:.0f} msg/s"
+                f" (ratio {figures['dispatcher'] / figures['bare_pooled']:.2f});"
+                f" load average {os.getloadavg()[0]:.2f}",
                 flush=True,
             )
             if options.rate:
@@ -188,7 +197,7 @@ def main() -> int:
                 print(
                     f"{kind}: at a limit of {options.rate:.0f} msg/s achieved {limited['achieved']:.1f} msg/s"
                     f" ({limited['achieved'] / options.rate:.3f} of it), busiest 1-second window"
-                    f" {limited['busiest_second']} requests",
+                    f" {limited['busiest_second']} requests; load average {os.getloadavg()[0]:.2f}",
                     flush=True,
                 )
     finally:
