@@ -27,6 +27,14 @@ class BackInStockSettings(dg.ConfigurableResource):
         return load_settings(self.config_file or None)
 
 
+def run_instant(value: datetime) -> datetime:
+    """The instant a run decides as of: whole seconds, floored. The models decide as of whole seconds
+    (`dbt_as_of`) and the ingests stamp what they read with the run's instant, so a finer instant would
+    hide from a run's own models what the run just ingested (on the system clock every instant has
+    microseconds); floored, the run never decides as of a moment that has not happened."""
+    return value.astimezone(UTC).replace(microsecond=0)
+
+
 class CycleClock(dg.ConfigurableResource):
     """The run's `as_of`: every asset of one run decides as of the same instant.
 
@@ -40,16 +48,16 @@ class CycleClock(dg.ConfigurableResource):
     _resolved: datetime | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._resolved = run_instant(self._given(context))
+
+    def _given(self, context: dg.InitResourceContext) -> datetime:
         if self.as_of:
-            self._resolved = parse_instant(self.as_of)
-            return
+            return parse_instant(self.as_of)
         settings = self.settings.load()
         if settings.clock_file:
-            self._resolved = settings.clock().now()
-            return
+            return settings.clock().now()
         record = context.instance.get_run_record_by_id(context.run_id) if context.run_id else None
-        created = record.create_timestamp if record else datetime.now(UTC)
-        self._resolved = created.astimezone(UTC)
+        return record.create_timestamp if record else datetime.now(UTC)
 
     def now(self) -> datetime:
         if self._resolved is None:

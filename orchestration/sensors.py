@@ -22,6 +22,7 @@ from backinstock.settings import load_settings
 from backinstock.store.tables import webhook_inbox
 from orchestration.common import store_engine
 from orchestration.jobs import alerts_job, analytics_job, dispatch_job, run_config, run_tags
+from orchestration.resources import run_instant
 from orchestration.runs import run_in_progress
 from orchestration.schedules import DISPATCH_RUN_SECONDS
 
@@ -85,7 +86,7 @@ def webhook_inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult
     rows = _inbox_after(cursor)
     if not rows:
         return dg.SkipReason("no new inventory webhooks")
-    now = settings.clock().now()
+    now = run_instant(settings.clock().now())  # the run's own instant: what it confirms, it sees
     last = confirmable_prefix(rows, timedelta(minutes=settings.detection.debounce_minutes), now)
     if last is None:
         return dg.SkipReason(f"{len(rows)} inventory webhooks still inside the debounce window")

@@ -14,6 +14,7 @@ from backinstock.store.engine import create_store_engine
 from backinstock.store.inbox import store_webhook
 from backinstock.store.migrate import upgrade
 from orchestration.jobs import AS_OF_TAG, TRIGGER_TAG
+from orchestration.resources import BackInStockSettings, CycleClock, run_instant
 from orchestration.sensors import InboxRow, confirmable_prefix, observed_at, webhook_inbox_sensor
 
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
@@ -90,3 +91,30 @@ def test_the_sensor_fires_once_the_debounce_passed_and_keeps_its_cursor(tmp_path
         assert later.cursor == "3" and later.run_requests[0].run_key == "webhook-inbox-3"
         with engine.connect() as store:
             assert store.execute(sa.text("SELECT count(*) FROM webhook_inbox")).scalar_one() == 3
+
+
+def test_on_the_system_clock_a_run_decides_as_of_whole_seconds(tmp_path, monkeypatch):
+    """What a run ingests is stamped with its instant and its models read as of whole seconds: a finer
+    instant would hide the run's own ingest from it. A webhook that arrived later in the sensor's second
+    waits for the next tick (the run it would ask for could not see it)."""
+    assert run_instant(T0 + timedelta(microseconds=999_999)) == T0
+    clock = CycleClock(as_of="2026-11-02T12:00:00.750Z", settings=BackInStockSettings())
+    clock.setup_for_execution(dg.build_init_resource_context())
+    assert clock.now() == T0
+
+    monkeypatch.setenv("BACKINSTOCK_CONFIG", _settings_with_clock(tmp_path, T0 + timedelta(minutes=6)))
+    engine = create_store_engine(f"sqlite:///{tmp_path / 'backinstock.db'}")
+    upgrade(engine)
+    with engine.begin() as store:
+        store_webhook(
+            store, shop="s.myshopify.com", topic="inventory_levels/update", webhook_id="w", event_id=None,
+            api_version="2026-10", triggered_at=T0, now=T0 + timedelta(minutes=6, microseconds=250_000),
+            payload=json.dumps({"updated_at": T0.isoformat()}),
+        )  # fmt: skip
+    (tmp_path / "clock").write_text((T0 + timedelta(minutes=6, microseconds=500_000)).isoformat())
+    with dg.instance_for_test() as instance:
+        waiting = webhook_inbox_sensor(dg.build_sensor_context(instance=instance))
+        assert isinstance(waiting, dg.SkipReason)
+        (tmp_path / "clock").write_text((T0 + timedelta(minutes=6, seconds=1)).isoformat())
+        (request,) = webhook_inbox_sensor(dg.build_sensor_context(instance=instance)).run_requests
+    assert request.tags[AS_OF_TAG] == "2026-11-02T12:06:01Z"
