@@ -46,6 +46,10 @@ class DemoPlan:
     cycle_hours: float = 6.0
     start: datetime = datetime(2026, 11, 2, tzinfo=UTC)
     holdout_share: float = 0.1  # of each restock's targets sent late, for the lift estimate
+    # The product on the system clock (no clock file); the driver keeps the world at real time itself.
+    real_clock: bool = False
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)  # more tables, e.g. [detection]
+    shop_settings: dict[str, Any] = field(default_factory=dict)  # more keys of the shop, e.g. double_opt_in
 
     @property
     def end(self) -> datetime:
@@ -124,7 +128,7 @@ class DemoWorld:
             self.config_file,
             top={
                 "data_dir": str(self.data_dir),
-                "clock_file": str(self.clock.path),
+                **({} if self.plan.real_clock else {"clock_file": str(self.clock.path)}),
                 "secret_key": secrets.token_urlsafe(32),
                 "storefront_url": self.storefront_url,
                 "storefront_host": "127.0.0.1",
@@ -140,6 +144,7 @@ class DemoWorld:
                     "from_email": "alerts@demo-outfitters.example",
                     "from_name": "Demo Outfitters",
                 },
+                **self.plan.settings,
             },
             shops=[
                 {
@@ -148,10 +153,12 @@ class DemoWorld:
                     "access_token": token,
                     "webhook_secret": webhook_secret,
                     "holdout": {"share": self.plan.holdout_share},
+                    **self.plan.shop_settings,
                 }
             ],
         )
-        self.clock.set(self.plan.start)
+        if not self.plan.real_clock:
+            self.clock.set(self.plan.start)
         try:
             self._start(
                 "simulator",

@@ -54,6 +54,20 @@ def create_app(world: World) -> Starlette:
             return JSONResponse({"error": str(backwards)}, status_code=409)
         return JSONResponse({**_clock(world), "played": played, "played_before_to": played_early})
 
+    async def stock(request: Request) -> Response:
+        body = await _json_body(request)
+        try:
+            variant_id = int(str(body["variant_id"]).rsplit("/", 1)[-1])
+            units, webhooks = int(body["available"]), bool(body.get("webhooks", True))
+            if variant_id not in world.store.variants or units < 0:
+                raise ValueError
+        except (TypeError, KeyError, ValueError):
+            expected = '{"variant_id": a known id or gid, "available": units >= 0, "webhooks": bool}'
+            return JSONResponse({"error": f"expected {expected}"}, status_code=400)
+        async with world.advancing:
+            at = await world.set_online_stock(variant_id, units, webhooks)
+        return JSONResponse({"at": format_instant(at)})
+
     async def truth(request: Request) -> Response:
         query = request.query_params
         try:
@@ -100,6 +114,7 @@ def create_app(world: World) -> Starlette:
             Route("/admin/api/{version}/graphql.json", graphql, methods=["POST"]),
             Route("/_sim/clock", clock, methods=["GET"]),
             Route("/_sim/advance", advance, methods=["POST"]),
+            Route("/_sim/stock", stock, methods=["POST"]),
             Route("/_sim/ground-truth", truth, methods=["GET"]),
             Route("/_sim/log", log, methods=["GET"]),
             Route("/_sim/provider/forced", force_provider_response, methods=["POST"]),

@@ -22,6 +22,7 @@ import httpx
 from simulator.catalog import RETAIL_LOCATION, build_store
 from simulator.checkout import Aftermath, aftermath, buyer_profile, cart, checkout, shipping_fee
 from simulator.cost import LeakyBucket
+from simulator.delivery import Delivery
 from simulator.delivery import plan as plan_deliveries
 from simulator.event_log import EventLog
 from simulator.gids import gid, gid_number, inventory_level_gid
@@ -235,7 +236,7 @@ class World:
         """What a sync read handed the product (simulator/resolvers.py), logged at the instant it did."""
         self.log.record(self.now, kind, **fields)
 
-    async def _publish(self, change: LevelChange) -> None:
+    async def _publish(self, change: LevelChange, deliveries: list[Delivery] | None = None) -> None:
         """Log the change and send Shopify's `inventory_levels/update` webhook for it."""
         self._record_level(change)
         level = change.level
@@ -247,11 +248,20 @@ class World:
             level.updated_at,
             self.store.shop.timezone,
         )
-        await self._send_webhook(INVENTORY_LEVELS_UPDATE, payload, level, updated_at=level.updated_at)
+        await self._send_webhook(
+            INVENTORY_LEVELS_UPDATE, payload, level, updated_at=level.updated_at, deliveries=deliveries
+        )
 
-    async def _send_webhook(self, topic: str, payload: dict[str, Any], level: Level, updated_at=None) -> None:
+    async def _send_webhook(
+        self,
+        topic: str,
+        payload: dict[str, Any],
+        level: Level,
+        updated_at=None,
+        deliveries: list[Delivery] | None = None,
+    ) -> None:
         """Send a webhook the way Shopify delivers them (simulator/delivery.py): at once, late, twice, or
-        never; every delivery, and every webhook never delivered, is logged."""
+        never (unless `deliveries` says how); every delivery, and every webhook never delivered, is logged."""
         self._webhooks_sent += 1
         number = self._webhooks_sent
         ids = rng_for(self.config.seed, "webhook", number)
@@ -266,9 +276,10 @@ class World:
             "updated_at": None if updated_at is None else format_instant(updated_at),
             "triggered_at": format_instant(self.now),
         }
-        deliveries = plan_deliveries(
-            self.scenario.webhook_faults, rng_for(self.config.seed, "delivery", number)
-        )
+        if deliveries is None:
+            deliveries = plan_deliveries(
+                self.scenario.webhook_faults, rng_for(self.config.seed, "delivery", number)
+            )
         if not deliveries:
             self.log.record(self.now, "webhook_lost", webhook_id=webhook_id, **about)
         triggered_at, body = self.now, encode(payload)
@@ -309,6 +320,19 @@ class World:
             **about,
             **_error(reply),
         )
+
+    async def set_online_stock(self, variant_id: int, units: int, webhooks: bool) -> datetime:
+        """A benchmark's hand on the stock (`POST /_sim/stock`): `units` at the variant's first online
+        location and none at the others (0 sells it out), now; each change's webhook delivered once at
+        once, or never (only a poll can see it). Answers the instant of the change."""
+        variant = self.store.variants[variant_id]
+        for position, level in enumerate(self.store.online_levels(variant)):
+            delta = (units if position == 0 else 0) - level.available
+            if delta == 0:
+                continue
+            change = self.store.adjust(level.location_id, variant.inventory_item_id, delta, self.now, "bench")
+            await self._publish(change, deliveries=[Delivery(0, False)] if webhooks else [])
+        return self.now
 
     async def _adjust(self, location_id: int, variant: Variant, delta: int, reason: str) -> None:
         await self._publish(
