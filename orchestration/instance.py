@@ -14,12 +14,19 @@ import dagster as dg
 
 from orchestration.common import WAREHOUSE_POOL, WAREHOUSE_POOL_LIMIT
 
+# Besides the pool: queued runs are started within a second (Dagster's default waits up to 5 s), and the
+# daemon evaluates sensors side by side, so the webhook inbox sensor never waits behind the others' ticks.
 DAGSTER_YAML = f"""\
 telemetry:
   enabled: false
 concurrency:
   pools:
     default_limit: {WAREHOUSE_POOL_LIMIT}
+run_queue:
+  dequeue_interval_seconds: 1
+sensors:
+  use_threads: true
+  num_workers: 4
 """
 
 

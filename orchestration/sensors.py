@@ -24,12 +24,14 @@ from orchestration.common import store_engine
 from orchestration.jobs import alerts_job, analytics_job, dispatch_job, run_config, run_tags
 from orchestration.resources import run_instant
 from orchestration.runs import run_in_progress
-from orchestration.schedules import DISPATCH_RUN_SECONDS
+from orchestration.schedules import dispatch_until
 
 INVENTORY_TOPICS = ("inventory_levels/update", "inventory_levels/connect", "inventory_levels/disconnect")
 INBOX_BATCH = 5000
 # After sends, analytics runs at most this often (its schedule covers the rest).
 ANALYTICS_AFTER_SENDS_SPACING = timedelta(minutes=5)
+# A dispatcher started after an enqueue sends at least this long.
+AFTER_ENQUEUE_AT_LEAST = timedelta(seconds=20)
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,8 @@ def dispatch_after_enqueue(context: dg.RunStatusSensorContext) -> dg.RunRequest 
     as_of = format_instant(load_settings().clock().now())
     return dg.RunRequest(
         run_key=f"after-{context.dagster_run.run_id}",
-        run_config=run_config(as_of, dispatch={"for_seconds": DISPATCH_RUN_SECONDS}),
+        # Past the next tick when that is near (the tick is then skipped): never a run of a few seconds.
+        run_config=run_config(as_of, dispatch=dispatch_until(datetime.now(UTC) + AFTER_ENQUEUE_AT_LEAST)),
         tags=run_tags("after_enqueue", as_of),
     )
 

@@ -13,8 +13,10 @@ from dagster._core.test_utils import create_run_for_test
 from backinstock.store.engine import create_store_engine
 from backinstock.store.inbox import store_webhook
 from backinstock.store.migrate import upgrade
+from orchestration.defs.notifications.assets import DispatchRun
 from orchestration.jobs import AS_OF_TAG, TRIGGER_TAG
 from orchestration.resources import BackInStockSettings, CycleClock, run_instant
+from orchestration.schedules import dispatch_every_minute, dispatch_until
 from orchestration.sensors import InboxRow, confirmable_prefix, observed_at, webhook_inbox_sensor
 
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
@@ -118,3 +120,19 @@ def test_on_the_system_clock_a_run_decides_as_of_whole_seconds(tmp_path, monkeyp
         (tmp_path / "clock").write_text((T0 + timedelta(minutes=6, seconds=1)).isoformat())
         (request,) = webhook_inbox_sensor(dg.build_sensor_context(instance=instance)).run_requests
     assert request.tags[AS_OF_TAG] == "2026-11-02T12:06:01Z"
+
+
+def test_a_dispatch_run_sends_until_just_before_the_next_tick():
+    """So the next tick finds it over and starts the next one: a dispatcher is up most of every minute."""
+    tick = datetime(2026, 11, 2, 12, 5, tzinfo=UTC)
+    assert dispatch_until(tick) == {"until": "2026-11-02T12:05:57Z"}
+    assert dispatch_until(tick + timedelta(seconds=40)) == {"until": "2026-11-02T12:05:57Z"}
+    config = DispatchRun(**dispatch_until(tick))
+    assert config.seconds(tick + timedelta(seconds=10)) == 47.0
+    assert config.seconds(tick + timedelta(minutes=2)) == 0.0
+    assert DispatchRun(for_seconds=5).seconds(tick) == 5.0
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
+        request = dispatch_every_minute.evaluate_tick(context).run_requests[0]
+    ops = request.run_config["ops"]["operational__notification_deliveries"]["config"]
+    assert ops == {"until": "2026-11-02T12:05:57Z"}

@@ -6,9 +6,11 @@ for a bounded time, or until nothing is due; it records outcomes only from the p
 only the operational store, never the warehouse: it is outside the warehouse pool and sends while dbt runs.
 """
 
+from datetime import UTC, datetime
+
 import dagster as dg
 
-from backinstock.clock import utc
+from backinstock.clock import parse_instant, utc
 from backinstock.store import tables as store_tables
 from backinstock.store.jobs import enqueue_targets, release_deferred
 from dispatch.worker import run as run_dispatcher
@@ -86,11 +88,18 @@ def notification_jobs(settings: BackInStockSettings, clock: CycleClock) -> dg.Ma
 
 
 class DispatchRun(dg.Config):
-    """How long one dispatch run sends: `for_seconds` of real time (0: `dispatch.run_seconds`), or until
-    nothing can be sent now when `until_idle` (still bounded by `for_seconds`)."""
+    """How long one dispatch run sends: `for_seconds` of real time (0: `dispatch.run_seconds`), or up to
+    the real instant `until` (the schedule's: just before its next tick), or until nothing can be sent now
+    when `until_idle` (still bounded by the others)."""
 
     for_seconds: float = 0.0
+    until: str = ""
     until_idle: bool = False
+
+    def seconds(self, now: datetime) -> float | None:
+        if self.until:
+            return max(0.0, (parse_instant(self.until) - now).total_seconds())
+        return self.for_seconds or None
 
 
 @dg.asset(
@@ -108,7 +117,7 @@ def notification_deliveries(config: DispatchRun, settings: BackInStockSettings) 
     report = run_dispatcher(
         store_engine(loaded.operational_store_url),
         loaded,
-        for_seconds=config.for_seconds or None,
+        for_seconds=config.seconds(datetime.now(UTC)),
         until_idle=config.until_idle,
     )
     metadata = report.as_metadata()
