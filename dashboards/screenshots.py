@@ -23,21 +23,13 @@ from pathlib import Path
 
 import uvicorn
 
+from backinstock.chromium import launch
 from backinstock.settings import Settings, load_settings
 from backinstock.store import users
 from backinstock.store.engine import create_store_engine
 from backinstock.store.tables import PERMISSIONS
 from dashboards.app import create_app
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 VIEWPORT = {"width": 1360, "height": 900}
 USER = "screenshots"
 
@@ -104,7 +96,7 @@ def take(config: Path, out: Path) -> list[Path]:
     with tempfile.TemporaryDirectory() as work, console_over_copy(config, Path(work)) as opened:
         url, _settings, password, paths = opened
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = launch(playwright)
             page = browser.new_page(viewport=VIEWPORT)
             page.goto(f"{url}/sign-in")
             saved.append(out / "sign-in.png")

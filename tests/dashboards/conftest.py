@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 import uvicorn
 
+from backinstock.chromium import CHROMIUM, launch
 from backinstock.clock import FileClock
 from backinstock.settings import Settings, load_settings
 from backinstock.store import users
@@ -35,15 +36,6 @@ from seed_rows import NOW, SHOP
 from dashboards.app import create_app
 from orchestration.demo import DemoPlan, DemoWorld, play
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PASSWORD = "correct horse battery staple"
 ADMIN = "admin"  # every permission
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -188,7 +180,7 @@ def chromium():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch(playwright)
         yield browser
         browser.close()
 
