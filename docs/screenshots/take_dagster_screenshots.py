@@ -1,9 +1,9 @@
 """Screenshots of the Dagster UI on a real run history, taken with headless Debian Chromium.
 
 It plays the small simulated store for half a day, runs the alerts, dispatch, analytics and data quality
-paths in process (a persistent instance), then breaks the KPI path with an orders batch in a foreign
-currency, lets the run-failure sensor raise its alert (sent to the simulator's webhook), starts
-`dagster-webserver` on that instance and saves, under docs/screenshots/:
+paths in process (a persistent instance), then runs analytics with a KPI model broken (`kpi_daily`, in a
+copy of the dbt project), lets the run-failure sensor raise its alert (sent to the simulator's webhook),
+starts `dagster-webserver` on that instance and saves, under docs/screenshots/:
 - asset_graph.png: the global asset lineage, groups left to right;
 - asset_page.png: an asset's page with its row count, column schema and checks;
 - failed_run_alert.png: the failed analytics run, and failed_run_webhook.png: the alert as the webhook got it.
@@ -28,35 +28,30 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from backinstock.chromium import CHROMIUM, launch  # noqa: E402
 from backinstock.clock import format_instant  # noqa: E402
 from orchestration.alert_sensors import operations_alerts, run_failure_alerts  # noqa: E402
+from orchestration.defs.dbt.project import dbt_cli  # noqa: E402
 from orchestration.demo import DemoPlan, DemoWorld, free_port  # noqa: E402
 from orchestration.instance import prepare_dagster_home  # noqa: E402
 from orchestration.jobs import run_config, run_tags  # noqa: E402
-from tests.orchestration.launching import advance_to, insert_foreign_currency_order  # noqa: E402
+from tests.orchestration.launching import advance_to, broken_kpi_project  # noqa: E402
 
 OUT = Path(__file__).resolve().parent
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
-def run_paths(world: DemoWorld, instance: dg.DagsterInstance) -> str:
+def run_paths(world: DemoWorld, instance: dg.DagsterInstance, work: Path) -> str:
     """History for the UI: every path once, then a failed analytics run and its alert; returns its run id."""
     from orchestration.definitions import defs
 
-    def run(job: str, as_of, dispatch: dict | None = None) -> dg.ExecuteInProcessResult:
+    def run(job: str, as_of, dispatch: dict | None = None, **resources) -> dg.ExecuteInProcessResult:
         instant = format_instant(as_of)
         return defs.resolve_job_def(job).execute_in_process(
             run_config=run_config(instant, str(world.config_file), dispatch=dispatch),
             instance=instance,
             tags=run_tags("screenshots", instant),
             raise_on_error=False,
+            resources=resources or None,
         )
 
     start = world.plan.start
@@ -68,8 +63,7 @@ def run_paths(world: DemoWorld, instance: dg.DagsterInstance) -> str:
     advance_to(world, start + timedelta(hours=18))
     run("alerts", start + timedelta(hours=18))
     run("dispatch", start + timedelta(hours=18), {"until_idle": True})
-    insert_foreign_currency_order(world, start + timedelta(hours=17))
-    failed = run("analytics", start + timedelta(hours=18))
+    failed = run("analytics", start + timedelta(hours=18), dbt=dbt_cli(broken_kpi_project(work)))
     failure_event = next(
         record.event_log_entry.dagster_event
         for record in instance.get_records_for_run(
@@ -104,13 +98,13 @@ def shoot(chromium: str, base: str, failed_run_id: str, simulator_url: str) -> N
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        browser = launch(playwright, chromium)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
 
         def capture(url: str, name: str, ready: str, settle: float = 5.0) -> None:
-            page.goto(url, wait_until="domcontentloaded")
-            page.wait_for_load_state("networkidle", timeout=180_000)
-            page.get_by_text(ready).first.wait_for(timeout=180_000)
+            # Not "network idle": the UI polls for as long as it is open.
+            page.goto(url, wait_until="domcontentloaded", timeout=180_000)
+            page.get_by_text(ready).first.wait_for(timeout=300_000)
             time.sleep(settle)  # the graph lays itself out after its data arrives
             page.screenshot(path=str(OUT / name))
             print(f"saved {OUT / name}")
@@ -126,7 +120,7 @@ def shoot(chromium: str, base: str, failed_run_id: str, simulator_url: str) -> N
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--chromium", default=CHROMIUM)
     options = parser.parse_args()
     os.environ.setdefault("DO_NOT_TRACK", "1")
     with tempfile.TemporaryDirectory() as folder:
@@ -137,7 +131,7 @@ def main() -> None:
             os.environ["BACKINSTOCK_CONFIG"] = str(world.config_file)
             home = prepare_dagster_home(Path(folder) / "dagster_home")
             with dg.DagsterInstance.from_config(str(home)) as instance:
-                failed_run_id = run_paths(world, instance)
+                failed_run_id = run_paths(world, instance, Path(folder))
             port = free_port()
             webserver = str(Path(sys.executable).with_name("dagster-webserver"))
             environment = {**os.environ, "DAGSTER_HOME": str(home)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -13,11 +14,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+from dagster_dbt import DbtProject
 
 from backinstock.clock import format_instant
 from backinstock.settings import load_settings
 from dispatch.worker import run as run_dispatcher
 from orchestration.common import store_engine
+from orchestration.defs.dbt.project import DBT_PROJECT_DIR
 from orchestration.demo import DemoWorld
 from orchestration.warehouse import connect, naive_utc
 
@@ -131,3 +134,12 @@ def insert_foreign_currency_order(world, at) -> None:
             """,
             [naive_utc(at)] * 3,
         )
+
+
+def broken_kpi_project(folder: Path) -> DbtProject:
+    """A copy of the dbt project whose `kpi_daily` fails when built (it reads a column nobody has)."""
+    copy = folder / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, copy, ignore=shutil.ignore_patterns("target", "logs"))
+    model = copy / "models" / "marts" / "kpi_daily.sql"
+    model.write_text("select no_such_column from {{ ref('int_kpi_activities_unioned') }}\n")
+    return DbtProject(project_dir=copy, profiles_dir=copy)
