@@ -31,11 +31,10 @@ sys.path.insert(0, str(ROOT))
 from backinstock.chromium import CHROMIUM, launch  # noqa: E402
 from backinstock.clock import format_instant  # noqa: E402
 from orchestration.alert_sensors import operations_alerts, run_failure_alerts  # noqa: E402
-from orchestration.defs.dbt.project import dbt_cli  # noqa: E402
 from orchestration.demo import DemoPlan, DemoWorld, free_port  # noqa: E402
 from orchestration.instance import prepare_dagster_home  # noqa: E402
 from orchestration.jobs import run_config, run_tags  # noqa: E402
-from tests.orchestration.launching import advance_to, broken_kpi_project  # noqa: E402
+from tests.orchestration.launching import advance_to, definitions_with_a_broken_kpi_model  # noqa: E402
 
 OUT = Path(__file__).resolve().parent
 
@@ -44,14 +43,13 @@ def run_paths(world: DemoWorld, instance: dg.DagsterInstance, work: Path) -> str
     """History for the UI: every path once, then a failed analytics run and its alert; returns its run id."""
     from orchestration.definitions import defs
 
-    def run(job: str, as_of, dispatch: dict | None = None, **resources) -> dg.ExecuteInProcessResult:
+    def run(job: str, as_of, dispatch: dict | None = None, definitions=defs) -> dg.ExecuteInProcessResult:
         instant = format_instant(as_of)
-        return defs.resolve_job_def(job).execute_in_process(
+        return definitions.resolve_job_def(job).execute_in_process(
             run_config=run_config(instant, str(world.config_file), dispatch=dispatch),
             instance=instance,
             tags=run_tags("screenshots", instant),
             raise_on_error=False,
-            resources=resources or None,
         )
 
     start = world.plan.start
@@ -63,7 +61,8 @@ def run_paths(world: DemoWorld, instance: dg.DagsterInstance, work: Path) -> str
     advance_to(world, start + timedelta(hours=18))
     run("alerts", start + timedelta(hours=18))
     run("dispatch", start + timedelta(hours=18), {"until_idle": True})
-    failed = run("analytics", start + timedelta(hours=18), dbt=dbt_cli(broken_kpi_project(work)))
+    broken = definitions_with_a_broken_kpi_model(work)
+    failed = run("analytics", start + timedelta(hours=18), definitions=broken)
     failure_event = next(
         record.event_log_entry.dagster_event
         for record in instance.get_records_for_run(

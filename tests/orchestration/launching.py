@@ -14,13 +14,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
-from dagster_dbt import DbtProject
 
 from backinstock.clock import format_instant
 from backinstock.settings import load_settings
 from dispatch.worker import run as run_dispatcher
 from orchestration.common import store_engine
-from orchestration.defs.dbt.project import DBT_PROJECT_DIR
+from orchestration.defs.dbt.assets import dbt_models, dbt_models_of
+from orchestration.defs.dbt.project import DBT_PROJECT_DIR, dbt_cli, dbt_project
 from orchestration.demo import DemoWorld
 from orchestration.warehouse import connect, naive_utc
 
@@ -136,10 +136,20 @@ def insert_foreign_currency_order(world, at) -> None:
         )
 
 
-def broken_kpi_project(folder: Path) -> DbtProject:
-    """A copy of the dbt project whose `kpi_daily` fails when built (it reads a column nobody has)."""
+def definitions_with_a_broken_kpi_model(folder: Path) -> dg.Definitions:
+    """The code location with `kpi_daily` failing when built: its dbt models run over a copy of the project
+    (in `folder`) whose `kpi_daily` reads a column nobody has."""
+    from orchestration.definitions import defs
+
     copy = folder / "dbt_project"
     shutil.copytree(DBT_PROJECT_DIR, copy, ignore=shutil.ignore_patterns("target", "logs"))
     model = copy / "models" / "marts" / "kpi_daily.sql"
     model.write_text("select no_such_column from {{ ref('int_kpi_activities_unioned') }}\n")
-    return DbtProject(project_dir=copy, profiles_dir=copy)
+    project = dbt_project(copy)
+    return dg.Definitions(
+        assets=[asset for asset in defs.assets if asset is not dbt_models] + [dbt_models_of(project)],
+        asset_checks=defs.asset_checks,
+        jobs=defs.jobs,
+        executor=defs.executor,
+        resources={**defs.resources, "dbt": dbt_cli(project)},
+    )

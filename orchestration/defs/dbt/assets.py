@@ -10,7 +10,7 @@ from typing import Any
 
 import dagster as dg
 from dagster import AssetExecutionContext
-from dagster_dbt import DbtCliResource, dbt_assets
+from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 
 from backinstock.settings import AttributionSettings, Settings
 from orchestration.asset_metadata import row_count as asset_row_count
@@ -57,40 +57,50 @@ def attribution_vars(attribution: AttributionSettings) -> dict[str, Any]:
     }
 
 
-@dbt_assets(
-    manifest=dbt_project().manifest_path,
-    project=dbt_project(),
-    dagster_dbt_translator=BackInStockDbtTranslator(),
-    pool=WAREHOUSE_POOL,
-)
-def dbt_models(
-    context: AssetExecutionContext, dbt: DbtCliResource, settings: BackInStockSettings, clock: CycleClock
-) -> Iterator[Any]:
-    loaded = settings.load()
-    # Unit tests check the models' logic, not the data: CI runs them (tests/dbt); the cycle does not.
-    arguments = ["build", "--vars", json.dumps(dbt_vars(loaded)), "--exclude-resource-type", "unit_test"]
-    target = (loaded.data_dir / "dbt_target").resolve()
-    # dbt runs in a process started with this process's environment: the profile reads the warehouse path
-    # from it, and the models read `as_of` (macros/rules.sql). Each path builds its own models: a test joins
-    # a path's build only when every model it reads is built by it or before it ("buildable"), so a test
-    # over orders and shops never runs on the alerts path (nor fails it). No colour codes: the UI shows
-    # dbt's output and errors as plain text.
-    environment = {
-        "BACKINSTOCK_WAREHOUSE_PATH": str(loaded.warehouse),
-        "BACKINSTOCK_AS_OF": dbt_as_of(clock.now()),
-        "DBT_INDIRECT_SELECTION": "buildable",
-        "DBT_USE_COLORS": "false",
-        "DBT_USE_COLORS_FILE": "false",
-    }
-    with environment_set(environment):
-        invocation = dbt.cli(arguments, context=context, target_path=target)
-    # Row counts are read once dbt has finished (DuckDB: while its process writes, no other can open the
-    # file), so the events wait for the end; the models that did build are recorded even when one failed.
-    events: list[Any] = []
-    try:
-        events.extend(invocation.stream())
-    finally:
-        yield from with_row_counts(events, loaded.warehouse)
+def dbt_models_of(project: DbtProject) -> dg.AssetsDefinition:
+    """The project's models and tests as one multi-asset (dagster-dbt runs dbt in the project it is given
+    here, whatever the resource says: a test that breaks a model builds these over its own copy)."""
+
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        dagster_dbt_translator=BackInStockDbtTranslator(),
+        pool=WAREHOUSE_POOL,
+    )
+    def dbt_models(
+        context: AssetExecutionContext, dbt: DbtCliResource, settings: BackInStockSettings, clock: CycleClock
+    ) -> Iterator[Any]:
+        loaded = settings.load()
+        # Unit tests check the models' logic, not the data: CI runs them (tests/dbt); the cycle does not.
+        arguments = ["build", "--vars", json.dumps(dbt_vars(loaded)), "--exclude-resource-type", "unit_test"]
+        target = (loaded.data_dir / "dbt_target").resolve()
+        # dbt runs in a process started with this process's environment: the profile reads the warehouse
+        # path from it, and the models read `as_of` (macros/rules.sql). Each path builds its own models: a
+        # test joins a path's build only when every model it reads is built by it or before it
+        # ("buildable"), so a test over orders and shops never runs on the alerts path (nor fails it). No
+        # colour codes: the UI shows dbt's output and errors as plain text.
+        environment = {
+            "BACKINSTOCK_WAREHOUSE_PATH": str(loaded.warehouse),
+            "BACKINSTOCK_AS_OF": dbt_as_of(clock.now()),
+            "DBT_INDIRECT_SELECTION": "buildable",
+            "DBT_USE_COLORS": "false",
+            "DBT_USE_COLORS_FILE": "false",
+        }
+        with environment_set(environment):
+            invocation = dbt.cli(arguments, context=context, target_path=target)
+        # Row counts are read once dbt has finished (DuckDB: while its process writes, no other can open
+        # the file), so the events wait for the end; the models that did build are recorded even when one
+        # failed.
+        events: list[Any] = []
+        try:
+            events.extend(invocation.stream())
+        finally:
+            yield from with_row_counts(events, loaded.warehouse)
+
+    return dbt_models
+
+
+dbt_models = dbt_models_of(dbt_project())
 
 
 def with_row_counts(events: list[Any], warehouse_path: Path) -> Iterator[Any]:

@@ -47,10 +47,10 @@ def manifest_is_current(project: DbtProject) -> bool:
 
 
 @cache
-def dbt_project() -> DbtProject:
-    """The project, parsed (`dbt parse`) when its manifest is missing or any source file was added, changed
-    or removed since the manifest was built."""
-    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+def dbt_project(project_dir: Path = DBT_PROJECT_DIR) -> DbtProject:
+    """The project (the product's, or a copy a test changed), parsed (`dbt parse`) when its manifest is
+    missing or any source file was added, changed or removed since the manifest was built."""
+    project = DbtProject(project_dir=project_dir, profiles_dir=project_dir)
     if not manifest_is_current(project):
         fingerprint = source_fingerprint(project.project_dir)
         dbt_cli(project).cli(["parse", "--quiet"], target_path=project.target_path).wait()
