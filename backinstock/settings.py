@@ -230,6 +230,7 @@ class AlertSettings(BaseModel):
     dead_letters_over: int = Field(default=10, ge=0)
     lane_paused_minutes: float = Field(default=5.0, ge=0)  # a pause longer than this is an alert
     stale_inventory_minutes: float = Field(default=30.0, gt=0)  # no inventory ingest for this long
+    pending_over_minutes: float = Field(default=10.0, gt=0)  # a due job not sent for this long
 
 
 class RateLimit(BaseModel):

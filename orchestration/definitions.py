@@ -16,6 +16,7 @@ from orchestration.defs.dbt.assets import assets as dbt_assets
 from orchestration.defs.dbt.project import dbt_cli, dbt_project
 from orchestration.defs.marts.assets import assets as mart_assets
 from orchestration.defs.notifications.assets import assets as notification_assets
+from orchestration.defs.notifications.checks import checks as delivery_checks
 from orchestration.defs.operational.assets import assets as operational_assets
 from orchestration.defs.privacy.assets import assets as privacy_assets
 from orchestration.defs.shopify.assets import assets as shopify_assets
@@ -36,7 +37,7 @@ defs = dg.Definitions(
         *privacy_assets,
         *mart_assets,
     ],
-    asset_checks=[*shopify_checks],
+    asset_checks=[*shopify_checks, *delivery_checks],
     jobs=JOBS,
     schedules=SCHEDULES,
     sensors=[*SENSORS, *ALERT_SENSORS],
