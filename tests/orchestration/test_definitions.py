@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -193,3 +194,18 @@ def test_dagster_cli_loads_the_code_location(tmp_path):
         cwd=ROOT, env=environment, capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_inputs_and_marts_the_business_watches_have_freshness_policies(graph):
+    """The inventory ingest, restocks and targets follow the 5-minute poll; the KPI marts the analytics."""
+    policies = {
+        key.to_user_string(): graph.get(key).freshness_policy
+        for key in graph.get_all_asset_keys()
+        if graph.get(key).freshness_policy is not None
+    }
+    alerts = {"raw_shopify/inventory_levels", "restock_events", "notification_targets"}
+    kpis = {name for name in policies if name.startswith("kpi_")}
+    assert alerts | kpis == set(policies)
+    assert kpis >= {"kpi_daily", "kpi_summary", "kpi_variants_daily"}
+    assert {policies[name].fail_window.to_timedelta() for name in alerts} == {timedelta(minutes=30)}
+    assert {policies[name].fail_window.to_timedelta() for name in kpis} == {timedelta(hours=1)}

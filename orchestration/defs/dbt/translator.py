@@ -10,13 +10,15 @@ from dagster_dbt import DagsterDbtTranslator
 
 from orchestration.asset_metadata import ANALYTICS_ENGINEERING, INTERMEDIATE, MARTS, STAGING
 from orchestration.defs.privacy.assets import WAREHOUSE_REDACTIONS
+from orchestration.freshness import with_freshness
 
 
 class BackInStockDbtTranslator(DagsterDbtTranslator):
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any) -> dg.AssetSpec:
         """Every model waits for the privacy ledger to be applied to the warehouse: dbt never rebuilds a
-        redacted person from the raw layer (orchestration/defs/privacy)."""
-        spec = super().get_asset_spec(manifest, unique_id, project)
+        redacted person from the raw layer (orchestration/defs/privacy). The key marts carry their freshness
+        policy (orchestration/freshness.py)."""
+        spec = with_freshness(super().get_asset_spec(manifest, unique_id, project))
         if self.get_resource_props(manifest, unique_id)["resource_type"] != "model":
             return spec
         return spec.merge_attributes(deps=[WAREHOUSE_REDACTIONS])

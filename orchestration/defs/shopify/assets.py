@@ -23,6 +23,7 @@ from backinstock.tokens import Keyring
 from orchestration.asset_metadata import ANALYTICS_ENGINEERING, SHOPIFY, column_schema, row_count
 from orchestration.common import WAREHOUSE_POOL
 from orchestration.defs.shopify.sync import advance_watermark, full_read_due, read_from
+from orchestration.freshness import with_freshness
 from orchestration.resources import BackInStockSettings, CycleClock
 from orchestration.warehouse import (
     append_rows,
@@ -90,14 +91,16 @@ def _ingest(
 
 
 def _spec(table: str, description: str, deps: Iterable[Any] = ()) -> dg.AssetSpec:
-    return dg.AssetSpec(
-        ["raw_shopify", table],
-        group_name=SHOPIFY,
-        description=description,
-        deps=list(deps),
-        kinds=KINDS,
-        owners=[ANALYTICS_ENGINEERING],
-        metadata=column_schema(raw_shopify_columns(table)),
+    return with_freshness(
+        dg.AssetSpec(
+            ["raw_shopify", table],
+            group_name=SHOPIFY,
+            description=description,
+            deps=list(deps),
+            kinds=KINDS,
+            owners=[ANALYTICS_ENGINEERING],
+            metadata=column_schema(raw_shopify_columns(table)),
+        )
     )
 
 
