@@ -249,7 +249,8 @@ def main() -> None:
     options = parser.parse_args()
     os.environ["DO_NOT_TRACK"] = "1"
     debounce = timedelta(minutes=options.debounce_minutes)
-    with tempfile.TemporaryDirectory() as folder:
+    # The run workers may still be writing their logs when the daemon has stopped: never fail on cleanup.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as folder:
         start = datetime.now(UTC).replace(microsecond=0)
         plan = DemoPlan(
             Path(folder) / "data",
