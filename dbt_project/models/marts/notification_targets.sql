@@ -27,8 +27,19 @@ subscriptions as (
 
 restocks as (
 
-    select * from {{ ref('restock_events') }}
-    where decided_at <= {{ as_of() }}
+    select restocks.*
+    from {{ ref('restock_events') }} as restocks
+    {% if is_incremental() %}
+    -- only the restocks that can answer a subscription without a target (its variant's, from its signup and
+    -- before it unsubscribed): the first one after a signup is among them whenever it answers it, so the
+    -- answers are the same and the ASOF join does not sort every restock ever fired
+    semi join subscriptions
+        on subscriptions.shop = restocks.shop
+        and subscriptions.variant_id = restocks.variant_id
+        and restocks.restocked_at >= subscriptions.created_at
+        and (subscriptions.unsubscribed_at is null or restocks.restocked_at < subscriptions.unsubscribed_at)
+    {% endif %}
+    where restocks.decided_at <= {{ as_of() }}
 
 ),
 
