@@ -399,7 +399,7 @@ class LaneRunner:
         self.last_launch: datetime | None = None  # a lane without bursts spaces its own sends too
         self.stopped = False
         self.closing = False
-        self.failed = False  # the lane's launcher or flusher raised: nothing more is written
+        self.failed = False  # the lane's run raised: it gives nothing back, its leases bring its jobs back
         self.writing = 0  # answer batches being written
         self.launching = 0  # jobs taken from the queue whose attempts are being started
         self.row: dict[str, Any] = {}
