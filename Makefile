@@ -25,7 +25,7 @@ demo: install
 	$(UV) run --frozen backinstock demo
 
 test: install
-	$(UV) run --frozen pytest
+	$(UV) run --frozen pytest -n 2 --dist loadgroup
 
 serve: install
 	$(UV) run --frozen backinstock serve

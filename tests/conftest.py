@@ -76,3 +76,32 @@ def settings(tmp_path: Path, store_url: str) -> Settings:
             }
         ],
     )
+
+
+# The simulated worlds that several modules share (session fixtures that take minutes to build), and the
+# time the first test of each may take with the world's build in it (the default 600 s is per test).
+SHARED_WORLDS = {"finished_world": "e2e-world", "simulated_run": "console-world"}
+WORLD_TIMEOUT_SECONDS = 1800
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`make test` runs on two pytest-xdist workers (`--dist loadgroup`): tests that share an expensive
+    fixture go to one worker so it is built once and its tests keep their order: a simulated world by
+    name, a module-scoped fixture by module. (pytest is held below 9 for this: pytest-xdist 3.8 names the
+    group in the node id, which pytest 9.2 no longer reads.)"""
+    for item in items:
+        group = next((SHARED_WORLDS[name] for name in item.fixturenames if name in SHARED_WORLDS), None)
+        if group is not None:
+            item.add_marker(pytest.mark.timeout(WORLD_TIMEOUT_SECONDS))
+        elif _uses_module_fixture(item):
+            group = item.module.__name__
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def _uses_module_fixture(item: pytest.Item) -> bool:
+    definitions = getattr(item, "_fixtureinfo", None)
+    if definitions is None:
+        return False
+    return any(chain[-1].scope == "module" for chain in definitions.name2fixturedefs.values() if chain)

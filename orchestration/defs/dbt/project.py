@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import sys
 from functools import cache, cached_property
@@ -51,10 +52,17 @@ def dbt_project(project_dir: Path = DBT_PROJECT_DIR) -> DbtProject:
     """The project (the product's, or a copy a test changed), parsed (`dbt parse`) when its manifest is
     missing or any source file was added, changed or removed since the manifest was built."""
     project = DbtProject(project_dir=project_dir, profiles_dir=project_dir)
-    if not manifest_is_current(project):
-        fingerprint = source_fingerprint(project.project_dir)
-        dbt_cli(project).cli(["parse", "--quiet"], target_path=project.target_path).wait()
-        (project.manifest_path.parent / FINGERPRINT_FILE).write_text(fingerprint)
+    if manifest_is_current(project):
+        return project
+    # Processes that import the code location at once (webserver, daemon, code server, test workers) parse
+    # one at a time: the first writes the manifest, the others find it current.
+    project.manifest_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(project.manifest_path.parent / "parse.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not manifest_is_current(project):
+            fingerprint = source_fingerprint(project.project_dir)
+            dbt_cli(project).cli(["parse", "--quiet"], target_path=project.target_path).wait()
+            (project.manifest_path.parent / FINGERPRINT_FILE).write_text(fingerprint)
     return project
 
 
