@@ -9,8 +9,10 @@ decision about who owns a job is the store's (claims, fences, lease recovery), e
 through the store (rate slots, domain counts, pauses).
 
 Per lane, three tasks: the feeder claims a batch, checks it (eligibility, a live stock check, rendering)
-and queues what may go; the launcher takes queued jobs in small groups, waits for their rate slots and a
-free concurrency slot, records their attempts in one transaction and calls the provider; the flusher
+and queues what may go; the launcher takes queued jobs in small groups, reserves their rate slots, takes
+free concurrency slots, records their attempts in one transaction and calls the provider at each slot,
+readying the next group while the current one is sending (a lane with a backlog never idles between
+groups); the flusher
 writes the answers in batches. Answers that concern the whole lane act at once in this worker (a 429
 pauses its launcher before another request leaves) and, through the store, in every other worker.
 
@@ -28,7 +30,7 @@ import socket
 import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -55,6 +57,7 @@ FLUSH_SIZE = 64  # ... or as soon as this many are waiting
 LAUNCH_GROUP = 16  # attempts recorded in one transaction at most
 LAUNCH_GATHER_SECONDS = 0.002  # a freed slot waits this long for others before a group is recorded
 SLOTS_AHEAD_SECONDS = 0.25  # a rate-limited lane reserves this much time's worth of slots at once
+WINDOW_MARGIN_SECONDS = 0.01  # a worker's 1-second windows are this much longer (arrivals jitter)
 IDLE_POLL_SECONDS = 1.0
 MAINTENANCE_SECONDS = 10.0
 DOMAIN_COUNTS_KEPT = timedelta(hours=1)
@@ -380,6 +383,14 @@ def _state(row: dict[str, Any], now: datetime) -> str:
     return "open"
 
 
+Ready = tuple[list[tuple[Job, Message, datetime]], dict[int, Started]]  # readied jobs, their attempts
+
+
+def _window_sends(rate: float | None) -> int:
+    """How many sends a lane without bursts may make in one second: the whole number within its rate."""
+    return max(1, int(rate or 1))
+
+
 class LaneRunner:
     """One lane's feeder, launcher and flusher inside a worker."""
 
@@ -396,12 +407,12 @@ class LaneRunner:
         self.answers: list[Outcome] = []
         self.answered = asyncio.Event()
         self.paused_until: datetime | None = None  # this worker's view, set the moment a 429 arrives
-        self.last_launch: datetime | None = None  # a lane without bursts spaces its own sends too
+        self.launches: deque[datetime] = deque(maxlen=_window_sends(lane.rate_per_second))
         self.stopped = False
         self.closing = False
         self.failed = False  # the lane's run raised: it gives nothing back, its leases bring its jobs back
         self.writing = 0  # answer batches being written
-        self.launching = 0  # jobs taken from the queue whose attempts are being started
+        self.launching = 0  # jobs taken from the queue and not yet sent or given back
         self.row: dict[str, Any] = {}
         self.drained = False  # the last claim found nothing due
         self.templates: dict[tuple[str, str], templates.TemplateSource | templates.TemplateFailure] = {}
@@ -522,28 +533,75 @@ class LaneRunner:
             await worker.pause(IDLE_POLL_SECONDS)
 
     async def launch_loop(self) -> None:
+        """Ready a group (slots, attempts) while the one before it is sending, then send it at its
+        slots: the next group's slots follow on from the current group's, with no gap between them."""
         worker = self.worker
-        while True:
-            group = [await self.queue.get()]
-            self.launching = 1
-            deadline = time.monotonic() + LAUNCH_GATHER_SECONDS
-            limit = min(self._group_size(), self._free_slots())
-            while len(group) < limit:
+        sending: asyncio.Task | None = None
+        try:
+            while True:
+                group = await self.next_group()
+                if not group:  # the run ended with nothing queued: the group being sent finishes
+                    break
                 try:
-                    group.append(self.queue.get_nowait())
-                    self.launching = len(group)
-                except asyncio.QueueEmpty:
-                    if time.monotonic() >= deadline:
-                        break
-                    await asyncio.sleep(0.0005)
+                    ready = await self.ready(group)
+                    if sending is not None:
+                        await sending
+                except BaseException:
+                    self.done_with(group)
+                    raise
+                sending = asyncio.create_task(self.send_group(group, ready))
+                if worker.stopping.is_set():
+                    break
+            if sending is not None:
+                await sending
+        finally:
+            if sending is not None and not sending.done():
+                sending.cancel()
+                await asyncio.gather(sending, return_exceptions=True)
+
+    async def next_group(self) -> list[tuple[Job, Message]]:
+        """Queued jobs to launch together, waiting for the first; none when the run ends first."""
+        first = await self._first_queued()
+        if first is None:
+            return []
+        group = [first]
+        self.launching += 1
+        deadline = time.monotonic() + LAUNCH_GATHER_SECONDS
+        limit = min(self._group_size(), self._free_slots())
+        while len(group) < limit:
             try:
-                await self.launch(group)
-            finally:
-                self.launching = 0
-                for _ in group:
-                    self.queue.task_done()
-            if worker.stopping.is_set():
-                return
+                group.append(self.queue.get_nowait())
+                self.launching += 1
+            except asyncio.QueueEmpty:
+                if time.monotonic() >= deadline:
+                    break
+                await asyncio.sleep(0.0005)
+        return group
+
+    async def _first_queued(self) -> tuple[Job, Message] | None:
+        if not self.queue.empty():
+            return self.queue.get_nowait()
+        getting = asyncio.ensure_future(self.queue.get())
+        stopping = asyncio.ensure_future(self.worker.stopping.wait())
+        try:
+            await asyncio.wait({getting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not getting.done():
+                getting.cancel()
+        return getting.result() if getting.done() and not getting.cancelled() else None
+
+    def done_with(self, group: list[tuple[Job, Message]]) -> None:
+        self.launching -= len(group)
+        for _ in group:
+            self.queue.task_done()
+
+    async def send_group(self, group: list[tuple[Job, Message]], ready: Ready | None) -> None:
+        try:
+            if ready is not None:
+                await self.launch(*ready)
+        finally:
+            self.done_with(group)
 
     def _group_size(self) -> int:
         rate = self.lane.rate_per_second
@@ -673,30 +731,32 @@ class LaneRunner:
 
     # --- launching ----------------------------------------------------------------------------------
 
-    async def launch(self, group: list[tuple[Job, Message]]) -> None:
+    async def ready(self, group: list[tuple[Job, Message]]) -> Ready | None:
+        """Reserve the group's slots, take its concurrency slots and record its attempts (shortly before
+        its first slot); None when nothing of it may go (given back or released)."""
         worker = self.worker
         now = worker.now()
         if self.stopped or self._locally_paused(now):
             await self.give_back(group, self.paused_until, "the lane is paused")
-            return
+            return None
         group = await self._outside_quiet_hours(group, now)
         if not group:
-            return
+            return None
         slots: list[datetime] = [now] * len(group)
         if self.lane.rate_per_second or self._has_domain_caps():
             reserved = await worker.db(lambda connection: self._reserve(connection, group, now))
             if reserved is None:
                 await self.give_back(group, None, "the lane was paused by another worker")
-                return
+                return None
             slots, refused = reserved
             if refused:
                 self.report.count(self.lane.name, "released", len(refused))
                 group, slots = self._without(group, slots, refused)
         if not group:
-            return
-        if not await worker.wait_until(slots[0]):
+            return None
+        if not await worker.wait_until(slots[0] - timedelta(seconds=SLOTS_AHEAD_SECONDS)):
             await self.give_back(group, None, "the run ended before its turn")
-            return
+            return None
         for _ in group:
             await self.slots.acquire()
         started = await worker.db(
@@ -719,6 +779,11 @@ class LaneRunner:
         pending = [
             (job, message, slot) for (job, message), slot in zip(group, slots, strict=True) if job.id in by_id
         ]
+        return pending, by_id
+
+    async def launch(self, pending: list[tuple[Job, Message, datetime]], by_id: dict[int, Started]) -> None:
+        """Call the provider for each readied job at its slot; what cannot go is withdrawn."""
+        worker = self.worker
         for index, (job, message, slot) in enumerate(pending):
             if (
                 not await worker.wait_until(self._spaced(slot))
@@ -735,19 +800,23 @@ class LaneRunner:
                 self.slots.release()
                 await self.withdraw([by_id[job.id]], QUIET_HOURS, due_at=opens)
                 continue
-            self.last_launch = worker.now()
+            self.launches.append(worker.now())
             task = asyncio.create_task(self.send(job, message, by_id[job.id]))
             self.in_flight.add(task)
             task.add_done_callback(self.in_flight.discard)
 
     def _spaced(self, slot: datetime) -> datetime:
-        """A slot reserved in the store may be reached late (a slow transaction); sends that were late
-        then never bunch up with the next ones: without bursts, this worker's sends stay `1 / rate`
-        apart, so no second ever holds more than the rate."""
+        """A slot reserved in the store may be reached late (a slow transaction, a late wake-up); late
+        sends catch up, at most twice the rate, and never so fast that one of this worker's 1-second
+        windows (plus a margin) holds more than the rate: without bursts no second goes over."""
         rate = self.lane.rate_per_second
-        if not rate or self.lane.burst > 1 or self.last_launch is None:
+        if not rate or self.lane.burst > 1 or not self.launches:
             return slot
-        return max(slot, self.last_launch + timedelta(seconds=1 / rate))
+        earliest = max(slot, self.launches[-1] + timedelta(seconds=0.5 / rate))
+        if len(self.launches) == self.launches.maxlen:
+            window = max(1.0, len(self.launches) / rate) + WINDOW_MARGIN_SECONDS
+            earliest = max(earliest, self.launches[0] + timedelta(seconds=window))
+        return earliest
 
     def _quiet_until(self, job: Job, now: datetime) -> datetime | None:
         if not self.lane.quiet_hours:
