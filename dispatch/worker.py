@@ -58,6 +58,7 @@ LAUNCH_GROUP = 16  # attempts recorded in one transaction at most
 LAUNCH_GATHER_SECONDS = 0.002  # a freed slot waits this long for others before a group is recorded
 SLOTS_AHEAD_SECONDS = 0.25  # a rate-limited lane reserves this much time's worth of slots at once
 WINDOW_MARGIN_SECONDS = 0.01  # a worker's 1-second windows are this much longer (arrivals jitter)
+CATCH_UP_SPACING = 0.5  # late sends catch up at most twice as fast as the rate
 IDLE_POLL_SECONDS = 1.0
 MAINTENANCE_SECONDS = 10.0
 DOMAIN_COUNTS_KEPT = timedelta(hours=1)
@@ -812,7 +813,7 @@ class LaneRunner:
         rate = self.lane.rate_per_second
         if not rate or self.lane.burst > 1 or not self.launches:
             return slot
-        earliest = max(slot, self.launches[-1] + timedelta(seconds=0.5 / rate))
+        earliest = max(slot, self.launches[-1] + timedelta(seconds=CATCH_UP_SPACING / rate))
         if len(self.launches) == self.launches.maxlen:
             window = max(1.0, len(self.launches) / rate) + WINDOW_MARGIN_SECONDS
             earliest = max(earliest, self.launches[0] + timedelta(seconds=window))
