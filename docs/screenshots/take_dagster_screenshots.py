@@ -94,6 +94,7 @@ def wait_for(url: str, timeout: float = 900.0) -> None:
 
 
 def shoot(chromium: str, base: str, failed_run_id: str, simulator_url: str) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -103,12 +104,19 @@ def shoot(chromium: str, base: str, failed_run_id: str, simulator_url: str) -> N
         def capture(url: str, name: str, ready: str, settle: float = 5.0) -> None:
             # Not "network idle": the UI polls for as long as it is open.
             page.goto(url, wait_until="domcontentloaded", timeout=180_000)
-            page.get_by_text(ready).first.wait_for(timeout=300_000)
+            try:
+                page.get_by_text(ready).first.wait_for(timeout=120_000)
+            except PlaywrightTimeout:  # a zoomed-out graph draws no labels: shoot what is there
+                print(f"{name}: no {ready!r} on the page after 120 s")
             time.sleep(settle)  # the graph lays itself out after its data arrives
+            skip = page.get_by_role("button", name="Skip")  # the UI's first-visit newsletter dialog
+            if skip.count():
+                skip.first.click()
+                time.sleep(1.0)
             page.screenshot(path=str(OUT / name))
             print(f"saved {OUT / name}")
 
-        capture(f"{base}/asset-groups", "asset_graph.png", "kpi_daily", settle=10.0)
+        capture(f"{base}/asset-groups", "asset_graph.png", "marts", settle=15.0)
         capture(f"{base}/assets/raw_shopify/inventory_levels", "asset_page.png", "inventory_levels")
         capture(f"{base}/runs/{failed_run_id}", "failed_run_alert.png", "analytics")
         page.goto(f"{simulator_url}/_sim/alerts")
