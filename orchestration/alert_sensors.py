@@ -23,15 +23,31 @@ from orchestration.common import store_engine
 WATCHED_INPUTS = (dg.AssetKey(["raw_shopify", "inventory_levels"]),)
 
 
+# dagster-dbt lists the errors dbt logged after this line (the failing model, then dbt's reason).
+DBT_ERRORS = "Errors parsed from dbt logs:"
+
+
+def error_summary(message: str) -> str:
+    """An error's first line, and for a dbt failure the first error dbt logged: which model, and why (the
+    first line alone only says that the dbt process failed)."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    if DBT_ERRORS not in lines:
+        return lines[0]
+    after = lines.index(DBT_ERRORS) + 1
+    return " ".join([lines[0].removesuffix(" with command"), "failed:", *lines[after : after + 2]])
+
+
 def _error_of(context: dg.RunFailureSensorContext) -> str:
     failure = context.failure_event.event_specific_data
     error = getattr(failure, "error", None)
     if error is not None:
-        return error.message.strip().splitlines()[0] if error.message.strip() else error.cls_name or "error"
+        return error_summary(error.message) or error.cls_name or "error"
     for step_failure in context.get_step_failure_events():
         step_error = step_failure.event_specific_data.error
         if step_error is not None:
-            return f"step {step_failure.step_key}: {step_error.message.strip().splitlines()[0]}"
+            return f"step {step_failure.step_key}: {error_summary(step_error.message)}"
     return context.failure_event.message or "failed"
 
 

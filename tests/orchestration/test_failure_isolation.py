@@ -111,6 +111,7 @@ def test_a_failing_kpi_model_leaves_alerts_and_dispatch_running_and_raises_an_al
     assert len(failed_runs) == 1, received
     assert failed_runs[0]["subject"] == "analytics"
     assert analytics.run_id in failed_runs[0]["message"]
+    assert "kpi_daily" in failed_runs[0]["message"], "the alert names the model that failed"
     with create_store_engine(f"sqlite:///{world.data_dir / 'backinstock.db'}").connect() as store:
         open_kinds = (
             store.execute(sa.select(tables.alerts.c.kind).where(tables.alerts.c.resolved_at.is_(None)))
