@@ -18,10 +18,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
+from backinstock.kpi_marts import KPI_MARTS
 from dashboards import auth, charts, kpi_queries
 from dashboards.context import now_of, settings_of
 from dashboards.kpi_definitions import COUNTS, DEFINITIONS, LABELS, RATES
-from dashboards.kpi_queries import KPI_MARTS, LIFT_MART, WAITING_MART, Scope
+from dashboards.kpi_queries import LIFT_MART, WAITING_MART, Scope
 from dashboards.marts import MartNotPublished, Marts
 from dashboards.web import NavItem, render
 

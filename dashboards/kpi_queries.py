@@ -15,14 +15,6 @@ from typing import Any
 from dashboards.kpi_definitions import COUNT_KEYS, RATES
 from dashboards.marts import Marts
 
-KPI_MARTS = (
-    "kpi_daily",
-    "kpi_summary",
-    "kpi_channels_daily",
-    "kpi_products_daily",
-    "kpi_variants_daily",
-    "kpi_restock_events",
-)
 LIFT_MART = "notification_lift"
 WAITING_MART = "waiting_demand"
 RESTOCK_COUNTS = (

@@ -9,22 +9,16 @@ from datetime import timedelta
 
 import dagster as dg
 
-ALERTS_PATH = dg.FreshnessPolicy.time_window(timedelta(minutes=30), warn_window=timedelta(minutes=10))
-KPI_MARTS = dg.FreshnessPolicy.time_window(timedelta(hours=1), warn_window=timedelta(minutes=30))
+from backinstock.kpi_marts import KPI_MARTS
 
-KPI_MART_NAMES = (
-    "kpi_daily",
-    "kpi_summary",
-    "kpi_channels_daily",
-    "kpi_products_daily",
-    "kpi_variants_daily",
-    "kpi_restock_events",
-)
+ALERTS_PATH = dg.FreshnessPolicy.time_window(timedelta(minutes=30), warn_window=timedelta(minutes=10))
+KPI_MART_POLICY = dg.FreshnessPolicy.time_window(timedelta(hours=1), warn_window=timedelta(minutes=30))
+
 POLICIES: dict[dg.AssetKey, dg.FreshnessPolicy] = {
     dg.AssetKey(["raw_shopify", "inventory_levels"]): ALERTS_PATH,
     dg.AssetKey("restock_events"): ALERTS_PATH,
     dg.AssetKey("notification_targets"): ALERTS_PATH,
-    **{dg.AssetKey(name): KPI_MARTS for name in KPI_MART_NAMES},
+    **{dg.AssetKey(name): KPI_MART_POLICY for name in KPI_MARTS},
 }
 
 

@@ -18,8 +18,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,6 +26,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "store"))
 
+from bench_stores import store_url  # noqa: E402
 from seed_rows import NOW, SHOP  # noqa: E402
 
 from backinstock.store import jobs  # noqa: E402
@@ -81,24 +80,6 @@ DUE = {
     " || '.000000'",
     ("postgresql", "scattered"): "CAST(:due_base AS timestamp) - (n % 86400) * interval '1 second'",
 }
-
-
-def store_url(kind: str, folder: Path) -> tuple[str, Callable[[], None]]:
-    if kind == "sqlite":
-        folder.mkdir()
-        return f"sqlite:///{folder / 'store.db'}", lambda: None
-    base = os.environ["BACKINSTOCK_TEST_POSTGRES_URL"]
-    schema = f"bench_claim_{uuid.uuid4().hex[:10]}"
-    admin = create_store_engine(base)
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
-
-    def drop() -> None:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
-
-    return f"{base}?options=-csearch_path%3D{schema}", drop
 
 
 def fill(engine: sa.Engine, kind: str, layout: str, first: int, last: int, sent_every: int) -> None:

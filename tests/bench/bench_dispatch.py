@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "store"))
 
+from bench_stores import store_url  # noqa: E402
 from seed_rows import NOW, signup, target_for  # noqa: E402
 
 from backinstock import templates  # noqa: E402
@@ -58,23 +58,6 @@ def serve_fakes() -> tuple[subprocess.Popen, str]:
         process.kill()
         raise RuntimeError(f"the provider fakes did not start: {line!r}")
     return process, f"http://127.0.0.1:{port}"
-
-
-def store_url(kind: str, folder: Path) -> tuple[str, callable]:
-    if kind == "sqlite":
-        return f"sqlite:///{folder / 'store.db'}", lambda: None
-    base = os.environ["BACKINSTOCK_TEST_POSTGRES_URL"]
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = create_store_engine(base)
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
-
-    def drop() -> None:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
-
-    return f"{base}?options=-csearch_path%3D{schema}", drop
 
 
 def bare_loop(url: str, bodies: list[dict], concurrency: int, pooled: bool = False) -> float:
