@@ -15,19 +15,19 @@ from seed_rows import NOW
 from dispatch import pacing
 
 
-def _lane_settings(delivery, batch_size: int = 20, **changes):
+def _lane_settings(delivery, **changes):
     lanes = [
         lane.model_copy(update=changes) if lane.name == "sendgrid" else lane
         for lane in delivery.settings.lanes
     ]
-    return delivery.with_settings(lanes=lanes, dispatch={"batch_size": batch_size})
+    return delivery.with_settings(lanes=lanes, dispatch={"batch_size": 20})
 
 
-def _until_all_sent(delivery, settings, *, seconds: float = 30, run_seconds: float = 5) -> None:
+def _until_all_sent(delivery, settings, *, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while {job.status for job in delivery.jobs()} != {"sent"}:
         assert time.monotonic() < deadline, Counter(job.status for job in delivery.jobs())
-        delivery.run(lanes=["sendgrid"], settings=settings, for_seconds=run_seconds)
+        delivery.run(lanes=["sendgrid"], settings=settings, for_seconds=5)
         time.sleep(0.02)
 
 
@@ -41,23 +41,6 @@ def test_the_lane_rate_holds_in_every_one_second_window(delivery):
     assert _busiest_second(arrivals) <= rate + 1  # a bucket of one: the rate, plus one
     achieved = _achieved(arrivals)
     assert 0.7 * rate <= achieved <= rate * 1.02, achieved
-
-
-def test_a_lane_with_a_backlog_never_idles_between_groups(delivery):
-    """The next group's slots and attempts are readied while the current group is sending: over a
-    backlog the lane reaches its rate, within 5 %, and its 1-second windows still hold."""
-    rate, count = 50.0, 200
-    delivery.enqueue([f"r{n}@example.com" for n in range(count)])
-    delivery.clock.follow(ScaledClock(NOW, 1.0))  # a group of 12 lasts 240 ms
-    # Claimed 200 at a time: the feeder keeps the queue full, only the launcher is judged.
-    settings = _lane_settings(delivery, batch_size=count, rate_per_second=rate, burst=1)
-    _until_all_sent(delivery, settings, run_seconds=20)  # one run: no gap between two runs is judged
-    arrivals = _arrivals(delivery, count)
-    # At 20 ms a send, arrivals on a loaded machine jitter by a send or two (a lane that caught up at
-    # once went 13 % over): the worker's own 1-second windows hold the rate, the fake's nearly.
-    assert _busiest_second(arrivals) <= rate + 3
-    achieved = _achieved(arrivals)
-    assert 0.95 * rate <= achieved <= rate * 1.01, achieved
 
 
 def _arrivals(delivery, count: int) -> list[datetime]:
