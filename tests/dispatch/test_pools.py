@@ -8,6 +8,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -63,7 +64,10 @@ def test_requests_spread_over_small_pools_up_to_the_lane_concurrency(slow_server
             assert transport.busy == [0] * len(transport.pools)
         return spent, opened
 
-    spent, opened = asyncio.run(main())
+    # Its own thread and loop, as dispatch.worker.run does: the session's Playwright (sync API) keeps an
+    # event loop running in the test thread once a browser test has run on this worker.
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        spent, opened = thread.submit(asyncio.run, main()).result()
     assert opened == [POOL_CONNECTIONS, POOL_CONNECTIONS, 3]
     assert len(set(ports)) == concurrency  # every connection used, none more
     # Two rounds of `concurrency` requests at once: a request waiting on a busy pool would add a round.
