@@ -30,11 +30,15 @@ sys.path.insert(0, str(ROOT))
 
 from backinstock.chromium import CHROMIUM, launch  # noqa: E402
 from backinstock.clock import format_instant  # noqa: E402
-from orchestration.alert_sensors import operations_alerts, run_failure_alerts  # noqa: E402
+from orchestration.alert_sensors import operations_alerts  # noqa: E402
 from orchestration.demo import DemoPlan, DemoWorld, free_port  # noqa: E402
 from orchestration.instance import prepare_dagster_home  # noqa: E402
 from orchestration.jobs import run_config, run_tags  # noqa: E402
-from tests.orchestration.launching import advance_to, definitions_with_a_broken_kpi_model  # noqa: E402
+from tests.orchestration.launching import (  # noqa: E402
+    advance_to,
+    definitions_with_a_broken_kpi_model,
+    evaluate_run_failure_alert,
+)
 
 OUT = Path(__file__).resolve().parent
 
@@ -63,20 +67,7 @@ def run_paths(world: DemoWorld, instance: dg.DagsterInstance, work: Path) -> str
     run("dispatch", start + timedelta(hours=18), {"until_idle": True})
     broken = definitions_with_a_broken_kpi_model(work)
     failed = run("analytics", start + timedelta(hours=18), definitions=broken)
-    failure_event = next(
-        record.event_log_entry.dagster_event
-        for record in instance.get_records_for_run(
-            failed.run_id, of_type=dg.DagsterEventType.RUN_FAILURE
-        ).records
-    )
-    run_failure_alerts(
-        dg.build_run_status_sensor_context(
-            sensor_name="run_failure_alerts",
-            dagster_event=failure_event,
-            dagster_instance=instance,
-            dagster_run=instance.get_run_by_id(failed.run_id),
-        ).for_run_failure()
-    )
+    evaluate_run_failure_alert(instance, failed.run_id)
     operations_alerts(dg.build_sensor_context(instance=instance))
     return failed.run_id
 

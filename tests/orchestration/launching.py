@@ -153,3 +153,21 @@ def definitions_with_a_broken_kpi_model(folder: Path) -> dg.Definitions:
         executor=defs.executor,
         resources={**defs.resources, "dbt": dbt_cli(project)},
     )
+
+
+def evaluate_run_failure_alert(instance: dg.DagsterInstance, run_id: str) -> None:
+    """Evaluate the `run_failure_alerts` sensor on a failed run, as the daemon does when the run fails."""
+    from orchestration.alert_sensors import run_failure_alerts
+
+    failure_event = next(
+        record.event_log_entry.dagster_event
+        for record in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records
+    )
+    run_failure_alerts(
+        dg.build_run_status_sensor_context(
+            sensor_name="run_failure_alerts",
+            dagster_event=failure_event,
+            dagster_instance=instance,
+            dagster_run=instance.get_run_by_id(run_id),
+        ).for_run_failure()
+    )

@@ -13,12 +13,13 @@ import sqlalchemy as sa
 from backinstock.clock import format_instant
 from backinstock.store import tables
 from backinstock.store.engine import create_store_engine
-from orchestration.alert_sensors import operations_alerts, run_failure_alerts
+from orchestration.alert_sensors import operations_alerts
 from orchestration.demo import DemoPlan, DemoWorld
 from orchestration.instance import prepare_dagster_home
 from orchestration.jobs import run_config, run_tags
 from tests.orchestration.launching import (
     definitions_with_a_broken_kpi_model,
+    evaluate_run_failure_alert,
     insert_foreign_currency_order,
     open_the_store,
     play_with_dispatch,
@@ -87,21 +88,7 @@ def test_a_failing_kpi_model_leaves_alerts_and_dispatch_running_and_raises_an_al
         (deliveries,) = dispatch.get_asset_materialization_events()
         assert deliveries.materialization.metadata["sent"].value >= 1, "a restock alert went out"
 
-        failure = instance.get_run_by_id(analytics.run_id)
-        failure_event = next(
-            record.event_log_entry.dagster_event
-            for record in instance.get_records_for_run(
-                analytics.run_id, of_type=dg.DagsterEventType.RUN_FAILURE
-            ).records
-        )
-        run_failure_alerts(
-            dg.build_run_status_sensor_context(
-                sensor_name="run_failure_alerts",
-                dagster_event=failure_event,
-                dagster_instance=instance,
-                dagster_run=failure,
-            ).for_run_failure()
-        )
+        evaluate_run_failure_alert(instance, analytics.run_id)
         context = dg.build_sensor_context(instance=instance)
         operations_alerts(context)
         operations_alerts(dg.build_sensor_context(instance=instance, cursor=context.cursor))
