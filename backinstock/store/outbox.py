@@ -186,10 +186,17 @@ def cancel(
 def cancel_pending_for_contact(
     connection: sa.Connection, *, shop: str, channel: str, contact: str, reason: str, now: datetime
 ) -> int:
+    """Cancel the contact's unsent messages written by `now` (a later one belongs to a newer signup)."""
     box = outbox_messages.c
     return connection.execute(
         sa.update(outbox_messages)
-        .where(box.shop == shop, box.channel == channel, box.contact == contact, box.status == PENDING)
+        .where(
+            box.shop == shop,
+            box.channel == channel,
+            box.contact == contact,
+            box.status == PENDING,
+            box.created_at <= now,
+        )
         .values(status=CANCELLED, last_error=reason, updated_at=now)
     ).rowcount
 

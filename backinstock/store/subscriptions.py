@@ -196,22 +196,37 @@ def get_subscription(connection: sa.Connection, subscription_id: int) -> dict[st
 def unsubscribe_contact(
     connection: sa.Connection, *, shop: str, channel: str, contact: str, source: str | None, now: datetime
 ) -> int:
-    """Cancel every live alert (pending or active) of the contact at the shop and suppress it; returns
-    alerts cancelled."""
+    """Cancel every live alert (pending or active) of the contact at the shop that the person had asked for
+    by `now`, and suppress the contact; returns alerts cancelled.
+
+    `now` is when the person unsubscribed, which may be earlier than when it is applied (a spooled
+    unsubscribe). Consent the person gave after that instant (a newer confirmed alert) is theirs and stays:
+    it is not cancelled and the contact is not suppressed again."""
     contact = normalise_contact(channel, contact)
+    of_contact = (
+        subscriptions.c.shop == shop,
+        subscriptions.c.channel == channel,
+        subscriptions.c.contact == contact,
+    )
+    asked_at = sa.func.coalesce(subscriptions.c.confirmed_at, subscriptions.c.created_at)
     cancelled = connection.execute(
         sa.update(subscriptions)
-        .where(
-            subscriptions.c.shop == shop,
-            subscriptions.c.channel == channel,
-            subscriptions.c.contact == contact,
-            subscriptions.c.status.in_(LIVE),
-        )
+        .where(*of_contact, subscriptions.c.status.in_(LIVE), asked_at <= now)
         .values(status=UNSUBSCRIBED_STATUS, unsubscribed_at=now, updated_at=now)
     ).rowcount
-    suppress(
-        connection, shop=shop, channel=channel, contact=contact, reason=UNSUBSCRIBED, source=source, now=now
-    )
+    consented_since = connection.execute(
+        sa.select(sa.exists().where(*of_contact, subscriptions.c.confirmed_at > now))
+    ).scalar_one()
+    if not consented_since:
+        suppress(
+            connection,
+            shop=shop,
+            channel=channel,
+            contact=contact,
+            reason=UNSUBSCRIBED,
+            source=source,
+            now=now,
+        )
     outbox.cancel_pending_for_contact(
         connection, shop=shop, channel=channel, contact=contact, reason="unsubscribed", now=now
     )

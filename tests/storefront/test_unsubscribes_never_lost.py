@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
-from seed_rows import NOW, SHOP, signup
+from seed_rows import CONSENT, NOW, SHOP, signup
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dispatch"))  # the delivery world on loopback
 
@@ -22,10 +22,10 @@ from dispatch_harness import delivery_world
 
 from backinstock import links
 from backinstock.settings import Settings
-from backinstock.store import subscriptions
+from backinstock.store import outbox, subscriptions
 from backinstock.store.engine import create_store_engine
 from backinstock.store.tables import subscriptions as subscription_table
-from backinstock.store.tables import suppressions
+from backinstock.store.tables import outbox_messages, suppressions
 from backinstock.unsubscribes import Spool, Unsubscribe, spool_of
 
 HOLD_SECONDS = 12
@@ -131,6 +131,54 @@ def test_the_spool_is_durable_idempotent_and_survives_a_crashed_applier(store_en
         first, second = (subscriptions.get_subscription(connection, sid) for sid in (ada, bob))
     assert (first["status"], first["unsubscribed_at"]) == ("unsubscribed", NOW)
     assert second["status"] == "active"
+
+
+def test_a_spooled_unsubscribe_ends_only_what_the_person_had_asked_for_by_then(store_engine, tmp_path):
+    """Spooled at NOW, applied hours later: the alerts the person asked for afterwards (one confirmed, one
+    waiting for its confirmation, with its confirmation email) are theirs and stay; no suppression undoes
+    the newer consent."""
+    later = NOW + timedelta(hours=1)
+    spool = Spool(tmp_path / "spool")
+    with store_engine.begin() as connection:
+        old = signup(connection, "ada@example.com")
+    spool.append(Unsubscribe(shop=SHOP, subscription_id=old, at=NOW))
+    with store_engine.begin() as connection:
+        confirmed = signup(connection, "ada@example.com", variant=2, now=later)
+        waiting = subscriptions.subscribe(
+            connection,
+            shop=SHOP,
+            variant_id="gid://shopify/ProductVariant/3",
+            product_id="gid://shopify/Product/1003",
+            channel="email",
+            contact="ada@example.com",
+            locale="en",
+            client_id=None,
+            consent=CONSENT,
+            confirm_by=later + timedelta(hours=72),
+            now=later,
+        ).subscription_id
+        outbox.enqueue(
+            connection,
+            shop=SHOP,
+            kind=outbox.CONFIRMATION,
+            channel="email",
+            contact="ada@example.com",
+            locale="en",
+            subscription_id=waiting,
+            now=later,
+        )
+
+    assert spool.apply(store_engine) == 1
+    with store_engine.connect() as connection:
+        statuses = {
+            sid: subscriptions.get_subscription(connection, sid)["status"]
+            for sid in (old, confirmed, waiting)
+        }
+        suppressed = connection.execute(sa.select(suppressions.c.contact)).scalars().all()
+        unsent = connection.execute(sa.select(outbox_messages.c.status)).scalars().all()
+    assert statuses == {old: "unsubscribed", confirmed: "active", waiting: "pending"}
+    assert suppressed == []
+    assert unsent == ["pending"]
 
 
 def test_a_busy_store_leaves_the_spool_in_place_for_the_next_applier(store_url, tmp_path):
