@@ -24,8 +24,8 @@ from backinstock import links
 from backinstock.settings import Settings
 from backinstock.store import outbox, subscriptions
 from backinstock.store.engine import create_store_engine
-from backinstock.store.tables import subscriptions as subscription_table
 from backinstock.store.tables import outbox_messages, suppressions
+from backinstock.store.tables import subscriptions as subscription_table
 from backinstock.unsubscribes import Spool, Unsubscribe, spool_of
 
 HOLD_SECONDS = 12
