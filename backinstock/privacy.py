@@ -22,7 +22,6 @@ pseudonym rules written in SQL there (`digest`, `pseudonym` here are their refer
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import re
 from collections.abc import Iterable
@@ -57,8 +56,8 @@ class BadPayload(ValueError):
 
 
 def salt(settings: Settings) -> str:
-    """The secret that keys contact digests: derived from the signing key, never stored beside them."""
-    return hmac.new(settings.signing_key, b"backinstock privacy digest", hashlib.sha256).hexdigest()
+    """The secret that keys contact digests (`Settings.privacy_digest_key`), never stored beside them."""
+    return settings.privacy_digest_key
 
 
 def is_phone(value: str) -> bool:

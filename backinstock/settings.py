@@ -8,8 +8,11 @@ TOML file (`BACKINSTOCK_CONFIG`, else `./backinstock.toml` when it exists). Defa
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
+from collections.abc import Callable
 from contextvars import ContextVar
 from functools import cached_property
 from pathlib import Path
@@ -286,6 +289,10 @@ class PrivacySettings(BaseModel):
     contact_retention_days: int = Field(default=365, ge=1)  # contacts of ended alerts, then pseudonymised
     events_retention_days: int = Field(default=180, ge=1)  # tracking events, webhook inbox, data exports
     erase_after_uninstall_hours: float = Field(default=48.0, ge=0)  # Shopify sends shop/redact after 48 h
+    # Keys the contact digests of the redaction ledger. It never rotates (the ledger's digests must match
+    # for ever); empty: fixed once into data_dir/privacy_digest_key. Set it where several machines share a
+    # store, as secret_key.
+    digest_key: SecretStr = SecretStr("")
 
 
 class Settings(BaseSettings):
@@ -348,13 +355,20 @@ class Settings(BaseSettings):
         """The key for signed links; generated once per data dir when not configured."""
         if self.secret_key.get_secret_value():
             return self.secret_key.get_secret_value().encode()
-        path = self.data_dir / "secret_key"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(32))
-        return path.read_text().strip().encode()
+        return _written_once(self.data_dir / "secret_key", lambda: secrets.token_urlsafe(32)).encode()
+
+    @cached_property
+    def privacy_digest_key(self) -> str:
+        """The key of the redaction ledger's contact digests. Not the signing key, which rotates: a ledger
+        digested under a retired key would stop matching and re-redaction would miss the person. When not
+        configured, it is fixed once per data dir to what earlier versions derived from the signing key then
+        in use, so ledgers written before keep matching."""
+        if self.privacy.digest_key.get_secret_value():
+            return self.privacy.digest_key.get_secret_value()
+        return _written_once(
+            self.data_dir / "privacy_digest_key",
+            lambda: hmac.new(self.signing_key, b"backinstock privacy digest", hashlib.sha256).hexdigest(),
+        )
 
     @cached_property
     def token_keys(self) -> Keyring:
@@ -407,3 +421,23 @@ def load_settings(config_file: Path | str | None = None, **overrides: object) ->
         return Settings(**overrides)
     finally:
         _config_file.reset(token)
+
+
+def _written_once(path: Path, make: Callable[[], str]) -> str:
+    """The secret in `path`, made and written by whichever process asks first: written whole under a
+    temporary name, then linked into place (atomic; a process that loses the race reads the winner's)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(make())
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(draft)
+    return path.read_text().strip()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import duckdb
 import sqlalchemy as sa
 from seed_rows import NOW, SHOP, signup, target_for
 from sf_helpers import shopify_headers, stored_rows
 
 from backinstock import cli, privacy
+from backinstock.settings import Settings
 from backinstock.store import jobs, tracking
 from backinstock.store.inbox import store_webhook
 from backinstock.store.tables import (
@@ -23,6 +25,7 @@ from backinstock.store.tables import (
     webhook_inbox,
 )
 from dispatch.eligibility import ineligible
+from orchestration.defs.privacy.redaction import apply_ledger
 
 ADA, BOB = "Ada@Example.com", "bob@example.com"
 PERSON = {"id": 191167, "email": ADA, "phone": None}
@@ -231,6 +234,40 @@ def test_retention_pseudonymises_ended_alerts_and_prunes_old_events(settings, st
     assert contacts[ada[0]] == privacy.pseudonym(privacy.salt(settings), SHOP, "ada@example.com")
     assert contacts[ada[1]] == "ada@example.com" and contacts[bob] == BOB  # still waiting: kept
     assert (left, inbox) == (0, 0)
+
+
+def test_a_redaction_still_reaches_the_warehouse_after_the_signing_key_is_rotated(settings, store_engine):
+    """The ledger's digests are keyed by a key that does not rotate with secret_key: after a rotation, an
+    order re-read into the warehouse still loses the redacted person's email."""
+    with store_engine.begin() as connection:
+        privacy.receive(
+            connection,
+            settings,
+            shop=SHOP,
+            topic="customers/redact",
+            webhook_id="redact-1",
+            payload={"shop_domain": SHOP, "customer": PERSON, "orders_to_redact": []},
+            now=NOW,
+        )
+    rotated = Settings(
+        data_dir=settings.data_dir, secret_key="rotated-key", previous_secret_keys=[settings.secret_key]
+    )
+    assert rotated.signing_key != settings.signing_key
+    with store_engine.connect() as connection:
+        ledger = privacy.ledger(connection)
+    warehouse = duckdb.connect()
+    warehouse.execute("CREATE SCHEMA raw_shopify")
+    warehouse.execute("CREATE TABLE raw_shopify.orders (shop VARCHAR, order_id VARCHAR, email VARCHAR)")
+    warehouse.execute(
+        "INSERT INTO raw_shopify.orders VALUES (?, 'o-1', ?), (?, 'o-2', ?)",
+        [SHOP, " ADA@example.com", SHOP, BOB],
+    )
+
+    summary = apply_ledger(warehouse, ledger, privacy.salt(rotated))
+
+    emails = sorted(row[0] for row in warehouse.execute("SELECT email FROM raw_shopify.orders").fetchall())
+    assert summary["contacts_pseudonymised"] == 1
+    assert emails == sorted([BOB, privacy.pseudonym(privacy.salt(settings), SHOP, ADA)])
 
 
 def test_pseudonyms_survive_the_models_normalisation():
