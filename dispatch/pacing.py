@@ -1,9 +1,10 @@
 """Pure helpers for when a message may go: quiet hours in the shop's time zone, recipient domains and
-their caps, and the slot times of a run of reserved sends."""
+their caps, the slot times of a run of reserved sends, and when one more request stays within the rate
+wherever the provider's windows fall."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -54,3 +55,21 @@ def minute_of(instant: datetime) -> datetime:
 
 def slot_times(first_epoch: float, count: int, rate: float) -> list[datetime]:
     return [datetime.fromtimestamp(first_epoch + index / rate, UTC) for index in range(count)]
+
+
+def reach_opens(
+    answered: Sequence[datetime], in_flight: int, allowed: int, window: timedelta, now: datetime
+) -> datetime | None:
+    """When one more request may go without any `window` at the provider holding more than `allowed`
+    requests, however late each one reached it. A request reaches the provider somewhere between its
+    launch and its answer, so the next one may share a window with every request still in flight and
+    every one answered within the last `window` (`answered`: answer times, oldest first). Returns `now`
+    when it may go now, else when enough answers have aged out, or None when only an answer can make
+    room (`allowed` requests in flight)."""
+    recent = [at for at in answered if at > now - window]
+    excess = in_flight + len(recent) + 1 - allowed
+    if excess <= 0:
+        return now
+    if excess > len(recent):
+        return None
+    return recent[excess - 1] + window

@@ -57,7 +57,6 @@ FLUSH_SIZE = 64  # ... or as soon as this many are waiting
 LAUNCH_GROUP = 16  # attempts recorded in one transaction at most
 LAUNCH_GATHER_SECONDS = 0.002  # a freed slot waits this long for others before a group is recorded
 SLOTS_AHEAD_SECONDS = 0.25  # a rate-limited lane reserves this much time's worth of slots at once
-WINDOW_MARGIN_SECONDS = 0.01  # a worker's 1-second windows are this much longer (arrivals jitter)
 CATCH_UP_SPACING = 0.5  # late sends catch up at most twice as fast as the rate
 IDLE_POLL_SECONDS = 1.0
 MAINTENANCE_SECONDS = 10.0
@@ -408,7 +407,10 @@ class LaneRunner:
         self.answers: list[Outcome] = []
         self.answered = asyncio.Event()
         self.paused_until: datetime | None = None  # this worker's view, set the moment a 429 arrives
-        self.launches: deque[datetime] = deque(maxlen=_window_sends(lane.rate_per_second))
+        self.spaced = bool(lane.rate_per_second) and lane.burst == 1  # a lane without bursts: `_spaced`
+        self.last_launch: datetime | None = None
+        self.answered_at: deque[datetime] = deque()  # answers within the provider's window, oldest first
+        self.answer_came = asyncio.Event()
         self.stopped = False
         self.closing = False
         self.failed = False  # the lane's run raised: it gives nothing back, its leases bring its jobs back
@@ -786,11 +788,7 @@ class LaneRunner:
         """Call the provider for each readied job at its slot; what cannot go is withdrawn."""
         worker = self.worker
         for index, (job, message, slot) in enumerate(pending):
-            if (
-                not await worker.wait_until(self._spaced(slot))
-                or self.stopped
-                or self._locally_paused(worker.now())
-            ):
+            if not await self._turn(slot) or self.stopped or self._locally_paused(worker.now()):
                 rest = pending[index:]
                 for _ in rest:
                     self.slots.release()
@@ -801,23 +799,46 @@ class LaneRunner:
                 self.slots.release()
                 await self.withdraw([by_id[job.id]], QUIET_HOURS, due_at=opens)
                 continue
-            self.launches.append(worker.now())
+            self.last_launch = worker.now()
             task = asyncio.create_task(self.send(job, message, by_id[job.id]))
             self.in_flight.add(task)
             task.add_done_callback(self.in_flight.discard)
 
-    def _spaced(self, slot: datetime) -> datetime:
+    async def _turn(self, slot: datetime) -> bool:
+        """Wait until the next send may go (`_spaced`); False when the run ended first."""
+        worker = self.worker
+        while True:
+            now = worker.now()
+            at = self._spaced(slot, now)
+            if at is not None and at <= now:
+                return True
+            if at is not None:
+                if not await worker.wait_until(at):
+                    return False
+                continue
+            self.answer_came.clear()  # the provider's window is full of requests still in flight
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.answer_came.wait(), timeout=IDLE_POLL_SECONDS)
+            if worker.stopping.is_set():
+                return False
+
+    def _spaced(self, slot: datetime, now: datetime) -> datetime | None:
         """A slot reserved in the store may be reached late (a slow transaction, a late wake-up); late
-        sends catch up, at most twice the rate, and never so fast that one of this worker's 1-second
-        windows (plus a margin) holds more than the rate: without bursts no second goes over."""
+        sends catch up, at most twice the rate, and never so fast that a window at the provider could
+        hold more than the rate (`pacing.reach_opens`: arrivals jitter, the provider's process stalls).
+        None when only an answer can make room."""
         rate = self.lane.rate_per_second
-        if not rate or self.lane.burst > 1 or not self.launches:
+        if not self.spaced or not rate:
             return slot
-        earliest = max(slot, self.launches[-1] + timedelta(seconds=CATCH_UP_SPACING / rate))
-        if len(self.launches) == self.launches.maxlen:
-            window = max(1.0, len(self.launches) / rate) + WINDOW_MARGIN_SECONDS
-            earliest = max(earliest, self.launches[0] + timedelta(seconds=window))
-        return earliest
+        earliest = slot
+        if self.last_launch is not None:
+            earliest = max(slot, self.last_launch + timedelta(seconds=CATCH_UP_SPACING / rate))
+        allowed = _window_sends(rate)
+        window = timedelta(seconds=max(1.0, allowed / rate))
+        while self.answered_at and self.answered_at[0] <= now - window:
+            self.answered_at.popleft()
+        opens = pacing.reach_opens(self.answered_at, len(self.in_flight), allowed, window, now)
+        return None if opens is None else max(earliest, opens)
 
     def _quiet_until(self, job: Job, now: datetime) -> datetime | None:
         if not self.lane.quiet_hours:
@@ -903,6 +924,9 @@ class LaneRunner:
             result = ProviderResult(classify.UNKNOWN, error=f"provider raised {error!r}")
         finally:
             self.slots.release()
+            if self.spaced:
+                self.answered_at.append(worker.now())
+                self.answer_came.set()
         now = worker.now()
         if result.outcome == classify.RATE_LIMITED:
             hint = self._hint(result)

@@ -4,6 +4,7 @@ request."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -41,6 +42,32 @@ def test_the_lane_rate_holds_in_every_one_second_window(delivery):
     assert _busiest_second(arrivals) <= rate + 1  # a bucket of one: the rate, plus one
     achieved = _achieved(arrivals)
     assert 0.7 * rate <= achieved <= rate * 1.02, achieved
+
+
+def test_the_rate_holds_at_the_provider_when_its_process_stalls(delivery):
+    """The fake's event loop stops twice for 0.6 s (a provider's pause): the requests sent meanwhile are
+    stamped together when it resumes, so a worker that counted only its own launches per second went
+    over (25 in a second at 20 msg/s); one that counts every request still unanswered does not."""
+    rate, count = 20.0, 80
+    delivery.enqueue([f"r{n}@example.com" for n in range(count)])
+    delivery.clock.follow(ScaledClock(NOW, 1.0))
+    settings = _lane_settings(delivery, rate_per_second=rate, burst=1)
+    requests = delivery.account("sendgrid").requests
+    loop = delivery.fakes.server.servers[0].get_loop()
+
+    def stall() -> None:
+        for after in (10, 45):
+            deadline = time.monotonic() + 30
+            while len(requests) < after and time.monotonic() < deadline:
+                time.sleep(0.005)
+            loop.call_soon_threadsafe(time.sleep, 0.6)
+
+    staller = threading.Thread(target=stall, daemon=True)
+    staller.start()
+    _until_all_sent(delivery, settings)
+    staller.join()
+    arrivals = _arrivals(delivery, count)
+    assert _busiest_second(arrivals) <= rate
 
 
 def _arrivals(delivery, count: int) -> list[datetime]:
