@@ -405,6 +405,53 @@ def uninstall(connection: sa.Connection, settings: Settings, *, shop: str, now: 
     }
 
 
+def reinstall(connection: sa.Connection, *, shop: str, now: datetime) -> dict[str, int] | None:
+    """The shop's token answers again after an uninstall: the merchant installed the app again before the
+    erasure. Sending resumes, the erasure is called off, and the jobs and confirmations the uninstall
+    stopped go out again (send-time checks still decide each one). An erased shop stays erased. None when
+    the shop was not waiting for its erasure; else what was resumed."""
+    table = t.shop_installations
+    resumed = connection.execute(
+        sa.update(table)
+        .where(table.c.shop == shop, table.c.uninstalled_at.is_not(None), table.c.erased_at.is_(None))
+        .values(uninstalled_at=None, erase_after=None, updated_at=now)
+    ).rowcount
+    if not resumed:
+        return None
+    jobs, box = t.notification_jobs.c, t.outbox_messages.c
+    return {
+        "jobs_resumed": connection.execute(
+            sa.update(t.notification_jobs)
+            .where(jobs.shop == shop, jobs.status == "skipped", jobs.last_error == UNINSTALLED)
+            .values(
+                status="pending",
+                due_at=now,
+                fence=jobs.fence + 1,
+                last_error=None,
+                last_error_class=None,
+                updated_at=now,
+            )
+        ).rowcount,
+        "confirmations_resumed": connection.execute(
+            sa.update(t.outbox_messages)
+            .where(box.shop == shop, box.status == "cancelled", box.last_error == UNINSTALLED)
+            .values(status="pending", due_at=now, last_error=None, updated_at=now)
+        ).rowcount,
+    }
+
+
+def installation_states(connection: sa.Connection, shops: Iterable[str]) -> dict[str, str]:
+    """Of these shops, those not plainly installed: `uninstalled` (waiting for its erasure) or `erased`."""
+    table = t.shop_installations
+    rows = connection.execute(
+        sa.select(table.c.shop, table.c.erased_at).where(
+            table.c.shop.in_(set(shops)),
+            sa.or_(table.c.uninstalled_at.is_not(None), table.c.erased_at.is_not(None)),
+        )
+    )
+    return {shop: "uninstalled" if erased_at is None else "erased" for shop, erased_at in rows}
+
+
 def _installation(connection: sa.Connection, shop: str, now: datetime, **values: Any) -> None:
     table = t.shop_installations
     if connection.execute(

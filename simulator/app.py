@@ -68,6 +68,14 @@ def create_app(world: World) -> Starlette:
             at = await world.set_online_stock(variant_id, units, webhooks)
         return JSONResponse({"at": format_instant(at)})
 
+    async def app_installation(request: Request) -> Response:
+        body = await _json_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("installed"), bool):
+            return JSONResponse({"error": 'expected {"installed": bool}'}, status_code=400)
+        async with world.advancing:
+            at = await world.set_installed(body["installed"])
+        return JSONResponse({"at": format_instant(at), "installed": body["installed"]})
+
     async def truth(request: Request) -> Response:
         query = request.query_params
         try:
@@ -115,6 +123,7 @@ def create_app(world: World) -> Starlette:
             Route("/_sim/clock", clock, methods=["GET"]),
             Route("/_sim/advance", advance, methods=["POST"]),
             Route("/_sim/stock", stock, methods=["POST"]),
+            Route("/_sim/app", app_installation, methods=["POST"]),
             Route("/_sim/ground-truth", truth, methods=["GET"]),
             Route("/_sim/log", log, methods=["GET"]),
             Route("/_sim/provider/forced", force_provider_response, methods=["POST"]),

@@ -1,9 +1,10 @@
 """The Admin GraphQL endpoint's behaviour, as Shopify shows it to an app.
 
-Order of checks: access token (401), parse and validate against the official schema (errors, HTTP 200),
-the requested cost against the single-query ceiling (MAX_COST_EXCEEDED) and against the shop's bucket
-(THROTTLED, nothing executed), then execution. The bucket is charged the requested cost up front and refunded
-the difference once the actual cost is known. Every JSON answer carries `extensions.cost`.
+Order of checks: access token (401; every token once the shop uninstalled the app), parse and validate against
+the official schema (errors, HTTP 200), the requested cost against the single-query ceiling
+(MAX_COST_EXCEEDED) and against the shop's bucket (THROTTLED, nothing executed), then execution. The bucket is
+charged the requested cost up front and refunded the difference once the actual cost is known. Every JSON
+answer carries `extensions.cost`.
 """
 
 from __future__ import annotations
@@ -43,10 +44,15 @@ class ShopifyApi:
     graph: AdminGraph
     bucket: LeakyBucket
     access_token: str
+    installed: bool = True  # uninstalling the app revokes its token at once
 
     def answer(self, token: str | None, body: Any) -> tuple[int, dict[str, Any]]:
         """(HTTP status, JSON body) for one POST to graphql.json."""
-        if not token or not hmac.compare_digest(token.encode(), self.access_token.encode()):
+        if (
+            not token
+            or not self.installed
+            or not hmac.compare_digest(token.encode(), self.access_token.encode())
+        ):
             return 401, UNAUTHORIZED
         if not isinstance(body, dict) or not isinstance(body.get("query"), str):
             return 400, {"errors": {"query": "Required parameter missing or invalid"}}

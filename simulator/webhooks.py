@@ -11,9 +11,11 @@ from typing import Any
 
 from simulator.gids import inventory_level_gid
 from simulator.instants import format_instant, format_local
+from simulator.store import Shop
 
 INVENTORY_LEVELS_UPDATE = "inventory_levels/update"
 INVENTORY_LEVELS_DISCONNECT = "inventory_levels/disconnect"
+APP_UNINSTALLED = "app/uninstalled"
 
 
 def inventory_level_payload(
@@ -38,6 +40,20 @@ def inventory_level_payload(
 def disconnect_payload(location_id: int, inventory_item_id: int) -> dict[str, Any]:
     """inventory_levels/disconnect carries only the two ids (no updated_at: it happened when triggered)."""
     return {"inventory_item_id": inventory_item_id, "location_id": location_id}
+
+
+def shop_payload(shop: Shop) -> dict[str, Any]:
+    """`app/uninstalled` carries the Shop resource (the reference example's shape, the fields we know)."""
+    return {
+        "id": shop.id,
+        "name": shop.name,
+        "email": shop.email,
+        "domain": shop.domain,
+        "myshopify_domain": shop.domain,
+        "currency": shop.currency,
+        "iana_timezone": shop.timezone,
+        "created_at": format_local(shop.created_at, shop.timezone),
+    }
 
 
 def sign(body: bytes, secret: str) -> str:

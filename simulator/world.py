@@ -52,12 +52,14 @@ from simulator.shoppers import (
 from simulator.store import CONTINUE, DENY, Checkout, Level, LevelChange, Order, Variant
 from simulator.storefront import Reply, Storefront
 from simulator.webhooks import (
+    APP_UNINSTALLED,
     INVENTORY_LEVELS_DISCONNECT,
     INVENTORY_LEVELS_UPDATE,
     disconnect_payload,
     encode,
     headers,
     inventory_level_payload,
+    shop_payload,
 )
 
 API_VERSION = "2026-10"
@@ -320,6 +322,35 @@ class World:
             **about,
             **_error(reply),
         )
+
+    async def set_installed(self, installed: bool) -> datetime:
+        """The merchant uninstalls the app (`POST /_sim/app`): Shopify revokes its token at once and sends
+        `app/uninstalled`, delivered once, now; or installs it again: the Admin API answers again (a real
+        reinstall grants a new token; the simulator keeps the configured one). Answers the instant."""
+        if installed == self.api.installed:
+            return self.now
+        self.api.installed = installed
+        self.log.record(self.now, "app_installed" if installed else "app_uninstalled")
+        if not installed:
+            self._webhooks_sent += 1
+            ids = rng_for(self.config.seed, "webhook", self._webhooks_sent)
+            webhook_id, event_id = (str(uuid.UUID(int=ids.getrandbits(128), version=4)) for _ in range(2))
+            body = encode(shop_payload(self.store.shop))
+            signed = headers(
+                body,
+                topic=APP_UNINSTALLED,
+                secret=self.config.webhook_secret,
+                shop_domain=self.config.shop_domain,
+                webhook_id=webhook_id,
+                event_id=event_id,
+                api_version=API_VERSION,
+                triggered_at=self.now,
+            )
+            reply = await self._storefront().deliver_webhook(body, signed)
+            self.log.record(
+                self.now, "app_webhook", topic=APP_UNINSTALLED, webhook_id=webhook_id, status=reply.status
+            )
+        return self.now
 
     async def set_online_stock(self, variant_id: int, units: int, webhooks: bool) -> datetime:
         """A benchmark's hand on the stock (`POST /_sim/stock`): `units` at the variant's first online

@@ -9,7 +9,7 @@ from decimal import Decimal
 import httpx
 import pytest
 from graphql import parse, validate
-from sim_harness import SHOP, TOKEN, serving, world_config
+from sim_harness import SHOP, TOKEN, FakeStorefront, serving, world_config
 
 from backinstock.settings import ShopSettings
 from backinstock.shopify import queries, reads
@@ -284,3 +284,24 @@ def test_a_wrong_token_is_401(simulator_url: str, http: httpx.Client) -> None:
     assert answer.status_code == 401
     with client_for(simulator_url, token="wrong") as client, pytest.raises(ShopifyAuthError):
         reads.read_shop(client)
+
+
+def test_an_uninstall_revokes_the_token_and_sends_app_uninstalled_until_the_app_is_installed_again(
+    simulator_url: str, http: httpx.Client, storefront: FakeStorefront
+) -> None:
+    def read(token: str = TOKEN) -> int:
+        headers = {"X-Shopify-Access-Token": token}
+        return http.post(
+            graphql_url(simulator_url), json={"query": queries.SHOP}, headers=headers
+        ).status_code
+
+    assert http.post(f"{simulator_url}/_sim/app", json={"installed": "no"}).status_code == 400
+    assert http.post(f"{simulator_url}/_sim/app", json={"installed": False}).status_code == 200
+    http.post(f"{simulator_url}/_sim/app", json={"installed": False})  # already uninstalled: nothing sent
+    assert read() == 401
+    [webhook] = storefront.webhooks
+    assert webhook["headers"]["X-Shopify-Topic"] == "app/uninstalled"
+    assert webhook["payload"]["myshopify_domain"] == webhook["headers"]["X-Shopify-Shop-Domain"]
+    assert http.post(f"{simulator_url}/_sim/app", json={"installed": True}).status_code == 200
+    assert (read(), read("wrong")) == (200, 401)
+    assert len(storefront.webhooks) == 1

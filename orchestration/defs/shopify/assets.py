@@ -15,13 +15,14 @@ from typing import Any
 import dagster as dg
 import duckdb
 
+from backinstock import privacy
 from backinstock.click_tokens import carried_job_ids
 from backinstock.settings import Settings, ShopSettings
 from backinstock.shopify import reads
-from backinstock.shopify.client import ShopifyClient
+from backinstock.shopify.client import ShopifyAuthError, ShopifyClient
 from backinstock.tokens import Keyring
 from orchestration.asset_metadata import ANALYTICS_ENGINEERING, SHOPIFY, column_schema, row_count
-from orchestration.common import WAREHOUSE_POOL
+from orchestration.common import WAREHOUSE_POOL, store_engine
 from orchestration.defs.shopify.sync import advance_watermark, full_read_due, read_from
 from orchestration.freshness import with_freshness
 from orchestration.resources import BackInStockSettings, CycleClock
@@ -73,19 +74,44 @@ def _ingest(
     read: Callable[[ShopifyClient, duckdb.DuckDBPyConnection, datetime | None], Batches],
     tables: Iterable[str],
 ) -> dict[str, dict[str, Any]]:
-    """Land one stream for every shop; per table, the rows appended and the table's row count after."""
+    """Land one stream for every shop; per table, the rows appended and the table's row count after.
+
+    A shop that uninstalled the app is still asked (its token was revoked, so Shopify answers 401): the
+    401 leaves it out without failing the other shops, and an answer means the merchant installed the app
+    again (`privacy.reinstall`). An erased shop is not read at all: its data would only be erased again."""
     loaded = settings.load()
     appended: dict[str, int] = dict.fromkeys(tables, 0)
+    with store_engine(loaded.operational_store_url).connect() as store:
+        states = privacy.installation_states(store, (shop.domain for shop in loaded.shops))
+    not_read: list[str] = []
     with connect(loaded.warehouse) as warehouse:
         ensure_raw_schema(warehouse)
         for shop, client in _each_shop(loaded):
-            counts = land_stream(
-                warehouse, shop.domain, stream, lambda since, c=client: read(c, warehouse, since), clock.now()
-            )
+            state = states.get(shop.domain)
+            if state == "erased":
+                not_read.append(shop.domain)
+                continue
+            try:
+                counts = land_stream(
+                    warehouse,
+                    shop.domain,
+                    stream,
+                    lambda since, c=client: read(c, warehouse, since),
+                    clock.now(),
+                )
+            except ShopifyAuthError:
+                if state != "uninstalled":
+                    raise
+                not_read.append(shop.domain)
+                continue
+            if state == "uninstalled":
+                with store_engine(loaded.operational_store_url).begin() as store:
+                    privacy.reinstall(store, shop=shop.domain, now=clock.now())
             for table, count in counts.items():
                 appended[table] = appended.get(table, 0) + count
+        uninstalled = {"shops_not_read": ", ".join(not_read)} if not_read else {}
         return {
-            table: {"rows": count, **row_count(table_rows(warehouse, f"raw_shopify.{table}"))}
+            table: {"rows": count, **row_count(table_rows(warehouse, f"raw_shopify.{table}")), **uninstalled}
             for table, count in appended.items()
         }
 
