@@ -1,5 +1,6 @@
 """Guards on the dbt speed-ups: the manifest is rebuilt when any dbt file is added, changed or removed, and
-dagster-dbt's `dbt --version` subprocess stays overridden (it cost a whole dbt import per run)."""
+dagster-dbt's `dbt --version` subprocess and its in-process dbt adapter stay overridden (a whole dbt import
+and a load of every macro per run)."""
 
 from __future__ import annotations
 
@@ -74,3 +75,7 @@ def test_a_dbt_invocation_starts_dbt_once_and_never_dbt_version(spawned_commands
     assert len(dbt_runs) == 1, spawned_commands
     assert "--version" not in dbt_runs[0]
     assert "ls" in dbt_runs[0]
+    # dagster-dbt's own adapter (it loads every macro in this process) is not built: the override of its
+    # private method still takes effect.
+    assert "_initialize_dbt_core_adapter" in vars(DbtCliResource)
+    assert invocation.adapter is None
