@@ -1,10 +1,11 @@
 """The Dagster code location: `dagster dev -m orchestration.definitions`.
 
-Three paths (orchestration/jobs.py): `alerts` (started by the webhook inbox sensor and the reconciliation
-poll), `dispatch` (every minute, and at once after an alerts run enqueued jobs; outside the warehouse pool)
-and `analytics` (on its own schedule and after sends), plus `data_quality` (Great Expectations). Every
-asset and check that opens the warehouse is in the `warehouse` pool, limited to one slot by every run on
-the instance it runs on (orchestration/instance.py). Every job runs in process.
+Three paths (orchestration/jobs.py): `alerts` (started by the webhook inbox sensor, the reconciliation
+check on Shopify's changed levels every few seconds, and the 5-minute reconciliation poll), `dispatch`
+(every minute, and at once after an alerts run enqueued jobs; outside the warehouse pool) and `analytics`
+(on its own schedule and after sends), plus `data_quality` (Great Expectations). Every asset and check that
+opens the warehouse is in the `warehouse` pool, limited to one slot by every run on the instance it runs
+on (orchestration/instance.py). Every job runs in process.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from orchestration.defs.operational.assets import assets as operational_assets
 from orchestration.defs.privacy.assets import assets as privacy_assets
 from orchestration.defs.shopify.assets import assets as shopify_assets
 from orchestration.defs.shopify.checks import checks as shopify_checks
+from orchestration.inventory_changes import SENSORS as INVENTORY_SENSORS
 from orchestration.jobs import JOBS
 from orchestration.resources import BackInStockSettings, CycleClock
 from orchestration.schedules import SCHEDULES
@@ -40,7 +42,7 @@ defs = dg.Definitions(
     asset_checks=[*shopify_checks, *delivery_checks],
     jobs=JOBS,
     schedules=SCHEDULES,
-    sensors=[*SENSORS, *ALERT_SENSORS],
+    sensors=[*SENSORS, *INVENTORY_SENSORS, *ALERT_SENSORS],
     executor=dg.in_process_executor,
     resources={
         "settings": settings_resource,

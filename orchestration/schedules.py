@@ -20,7 +20,9 @@ from orchestration.jobs import (
 )
 from orchestration.runs import run_in_progress
 
-RECONCILIATION_CRON = "*/5 * * * *"  # webhooks can be lost or late: the poll finds what they missed
+# Webhooks can be lost or late: the reconciliation check (orchestration/inventory_changes.py) finds their
+# restocks within seconds; this poll is its safety net (and reads every level now and then).
+RECONCILIATION_CRON = "*/5 * * * *"
 DISPATCH_CRON = "* * * * *"
 ANALYTICS_CRON = "*/15 * * * *"
 QUALITY_CRON = "*/30 * * * *"

@@ -23,7 +23,7 @@ from backinstock.store.tables import webhook_inbox
 from orchestration.common import store_engine
 from orchestration.jobs import alerts_job, analytics_job, dispatch_job, run_config, run_tags
 from orchestration.resources import run_instant
-from orchestration.runs import run_in_progress
+from orchestration.runs import latest_as_of, run_in_progress
 from orchestration.schedules import dispatch_until
 
 INVENTORY_TOPICS = ("inventory_levels/update", "inventory_levels/connect", "inventory_levels/disconnect")
@@ -50,12 +50,17 @@ def observed_at(row: InboxRow) -> datetime:
         return row.received_at
 
 
+def confirmable_at(row: InboxRow, debounce: timedelta) -> datetime:
+    """When the restock a row may start can be confirmed: `debounce` after it was observed, and arrived."""
+    return max(observed_at(row) + debounce, row.received_at)
+
+
 def confirmable_prefix(rows: Iterable[InboxRow], debounce: timedelta, now: datetime) -> int | None:
     """The last id of the leading rows (in id order) whose restock could be confirmed by `now`: observed
     at least `debounce` ago. None when the first row still waits."""
     last = None
     for row in rows:
-        if max(observed_at(row) + debounce, row.received_at) > now:
+        if confirmable_at(row, debounce) > now:
             break
         last = row.id
     return last
@@ -89,9 +94,16 @@ def webhook_inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult
     if not rows:
         return dg.SkipReason("no new inventory webhooks")
     now = run_instant(settings.clock().now())  # the run's own instant: what it confirms, it sees
-    last = confirmable_prefix(rows, timedelta(minutes=settings.detection.debounce_minutes), now)
+    debounce = timedelta(minutes=settings.detection.debounce_minutes)
+    last = confirmable_prefix(rows, debounce, now)
     if last is None:
         return dg.SkipReason(f"{len(rows)} inventory webhooks still inside the debounce window")
+    confirmable = max(confirmable_at(row, debounce) for row in rows if row.id <= last)
+    covered = latest_as_of(context.instance, alerts_job.name)
+    if covered is not None and covered >= confirmable:
+        return dg.SensorResult(
+            skip_reason=f"an alerts run as of {format_instant(covered)} sees these webhooks", cursor=str(last)
+        )
     if run_in_progress(context.instance, alerts_job.name):
         return dg.SkipReason("an alerts run is in progress: the confirmed webhooks wait for the next tick")
     as_of = format_instant(now)

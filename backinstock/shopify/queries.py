@@ -36,6 +36,24 @@ query LocationInventoryLevels($locationId: ID!, $after: String, $query: String) 
 }
 """
 
+# The reconciliation check's cheap question, asked every few seconds: which levels changed since a moment,
+# and of which variant. Pages are small: the bucket is charged the requested cost up front, and most
+# answers are empty.
+CHANGED_INVENTORY_LEVELS = """
+query ChangedInventoryLevels($locationId: ID!, $after: String, $query: String) {
+  location(id: $locationId) {
+    inventoryLevels(first: 50, after: $after, query: $query) {
+      nodes {
+        updatedAt
+        item { variant { id } }
+        quantities(names: ["available"]) { name quantity updatedAt }
+      }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+}
+"""
+
 PRODUCTS = """
 query Products($after: String, $query: String) {
   products(first: 250, after: $after, query: $query, sortKey: UPDATED_AT) {
@@ -190,6 +208,7 @@ ALL = {
     "SHOP": SHOP,
     "LOCATIONS": LOCATIONS,
     "LOCATION_INVENTORY_LEVELS": LOCATION_INVENTORY_LEVELS,
+    "CHANGED_INVENTORY_LEVELS": CHANGED_INVENTORY_LEVELS,
     "PRODUCTS": PRODUCTS,
     "PRODUCT_VARIANTS": PRODUCT_VARIANTS,
     "ORDERS": ORDERS,

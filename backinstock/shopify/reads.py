@@ -73,6 +73,29 @@ def read_inventory_levels(
             }
 
 
+def read_level_changes(
+    client: ShopifyClient, location_ids: list[str], updated_since: datetime
+) -> Iterator[dict[str, Any]]:
+    """Which variant's `available` quantity changed at or after `updated_since`, where and when, and to
+    what: the reconciliation check's question, far cheaper than a poll of the levels."""
+    variables = {"query": updated_since_filter(updated_since)}
+    for location_id in location_ids:
+        for node in client.paginate(
+            queries.CHANGED_INVENTORY_LEVELS,
+            {**variables, "locationId": location_id},
+            ("location", "inventoryLevels"),
+        ):
+            available = next((q for q in node["quantities"] if q["name"] == "available"), None)
+            variant = (node.get("item") or {}).get("variant") or {}
+            yield {
+                "shop": client.shop.domain,
+                "variant_id": variant.get("id"),
+                "location_id": location_id,
+                "available": None if available is None else available["quantity"],
+                "updated_at": _instant((available or {}).get("updatedAt") or node["updatedAt"]),
+            }
+
+
 def read_products(client: ShopifyClient, updated_since: datetime | None = None) -> Iterator[dict[str, Any]]:
     variables = {"query": updated_since_filter(updated_since)}
     for node in client.paginate(queries.PRODUCTS, variables, ("products",)):

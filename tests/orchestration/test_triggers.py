@@ -94,6 +94,22 @@ def test_the_sensor_fires_once_the_debounce_passed_and_keeps_its_cursor(tmp_path
         with engine.connect() as store:
             assert store.execute(sa.text("SELECT count(*) FROM webhook_inbox")).scalar_one() == 3
 
+        # A run asked for as of a late enough instant (by the reconciliation check) sees the next update:
+        # the cursor moves past it without a second run.
+        with engine.begin() as store:
+            store_webhook(
+                store, shop="s.myshopify.com", topic="inventory_levels/update", webhook_id="w3",
+                event_id=None, api_version="2026-10", triggered_at=T0, now=T0 + timedelta(minutes=3),
+                payload=json.dumps({"updated_at": (T0 + timedelta(minutes=3)).isoformat()}),
+            )  # fmt: skip
+        (tmp_path / "clock").write_text((T0 + timedelta(minutes=9)).isoformat())
+        create_run_for_test(
+            instance, job_name="alerts", status=dg.DagsterRunStatus.SUCCESS,
+            tags={AS_OF_TAG: "2026-11-02T12:08:00Z"},
+        )  # fmt: skip
+        covered = webhook_inbox_sensor(dg.build_sensor_context(instance=instance, cursor="3"))
+        assert not covered.run_requests and covered.cursor == "4"
+
 
 def test_on_the_system_clock_a_run_decides_as_of_whole_seconds(tmp_path, monkeypatch):
     """What a run ingests is stamped with its instant and its models read as of whole seconds: a finer

@@ -1,0 +1,121 @@
+"""The reconciliation check: every few seconds, ask Shopify which inventory levels changed since the last
+look (`updated_at`, a query that costs next to nothing when nothing changed), and run the alerts path once
+a change to a variant people wait for can be confirmed (its debounce has passed). Webhooks can be lost or
+late; this finds a restock within seconds of its confirmation instead of at the next 5-minute poll, which
+stays as the safety net (it also reads every level now and then).
+
+The cursor is the instant up to which every change has been looked at and, where it mattered, handed to an
+alerts run: a change confirmable only later is looked at again on the next ticks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+import dagster as dg
+import sqlalchemy as sa
+
+from backinstock.clock import format_instant, parse_instant
+from backinstock.settings import Settings, load_settings
+from backinstock.shopify import reads
+from backinstock.shopify.client import ShopifyClient, ShopifyError
+from backinstock.store.tables import LIVE_SUBSCRIPTION, subscriptions
+from orchestration.common import store_engine
+from orchestration.jobs import alerts_job, run_config, run_tags
+from orchestration.resources import run_instant
+from orchestration.runs import latest_as_of, run_in_progress
+
+CHECK_EVERY_SECONDS = 5
+CHECK_DEADLINE_SECONDS = 15.0
+
+
+def changed_levels(settings: Settings, since: datetime) -> list[dict]:
+    """Every level of every shop whose `available` changed at or after `since`, with its variant."""
+    changes: list[dict] = []
+    for shop in settings.shops:
+        # A tick is short: a Shopify that does not answer at once is asked again at the next one.
+        with ShopifyClient(shop, max_retries=1, deadline=CHECK_DEADLINE_SECONDS) as client:
+            location_ids = [location["location_id"] for location in reads.read_locations(client)]
+            changes.extend(reads.read_level_changes(client, location_ids, since))
+    return changes
+
+
+def waited_for(settings: Settings, changes: Iterable[dict]) -> list[dict]:
+    """The changes to variants with a live subscription (only those can send an alert soon; the rest wait
+    for the poll)."""
+    changes = [change for change in changes if change["variant_id"]]
+    if not changes:
+        return []
+    table = subscriptions.c
+    query = (
+        sa.select(table.shop, table.variant_id)
+        .where(
+            sa.tuple_(table.shop, table.variant_id).in_({(c["shop"], c["variant_id"]) for c in changes}),
+            sa.text(LIVE_SUBSCRIPTION),
+        )
+        .distinct()
+    )
+    with store_engine(settings.operational_store_url).connect() as store:
+        waiting = set(store.execute(query).tuples())
+    return [change for change in changes if (change["shop"], change["variant_id"]) in waiting]
+
+
+@dg.sensor(
+    name="inventory_changes",
+    job=alerts_job,
+    minimum_interval_seconds=CHECK_EVERY_SECONDS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Runs the alerts path once a change of stock Shopify reports for a variant people wait for "
+    "can be confirmed (the reconciliation check: no webhook needed).",
+)
+def inventory_changes_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+    settings = load_settings()
+    now = run_instant(settings.clock().now())
+    debounce = timedelta(minutes=settings.detection.debounce_minutes)
+    confirmable_until = now - debounce
+    if not context.cursor:
+        return dg.SensorResult(
+            skip_reason="watching from now on (the poll covers what came before)",
+            cursor=format_instant(confirmable_until),
+        )
+    since = parse_instant(context.cursor)
+    if confirmable_until <= since:
+        return dg.SkipReason("no change can be confirmed yet")
+    try:
+        changed = changed_levels(settings, since)
+    except ShopifyError as error:  # the cursor stays: the changes are looked at once Shopify answers
+        return dg.SkipReason(f"Shopify did not answer the reconciliation check: {error}")
+    changes = [
+        change
+        for change in waited_for(settings, changed)
+        if since < change["updated_at"] <= confirmable_until
+    ]
+    look_again_from = format_instant(confirmable_until)
+    if not changes:
+        return dg.SensorResult(
+            skip_reason="no confirmable change to a variant people wait for", cursor=look_again_from
+        )
+    confirmed_at = max(change["updated_at"] for change in changes) + debounce
+    covered = latest_as_of(context.instance, alerts_job.name)
+    if covered is not None and covered >= confirmed_at:
+        return dg.SensorResult(
+            skip_reason=f"an alerts run as of {format_instant(covered)} sees these changes",
+            cursor=look_again_from,
+        )
+    if run_in_progress(context.instance, alerts_job.name):
+        return dg.SkipReason("an alerts run is in progress: the confirmed changes wait for the next tick")
+    as_of = format_instant(now)
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                run_key=f"inventory-changes-{look_again_from}",
+                run_config=run_config(as_of),
+                tags=run_tags("inventory_changes", as_of),
+            )
+        ],
+        cursor=look_again_from,
+    )
+
+
+SENSORS = [inventory_changes_sensor]
