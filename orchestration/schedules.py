@@ -18,11 +18,12 @@ from orchestration.jobs import (
     run_config,
     run_tags,
 )
-from orchestration.runs import run_in_progress
+from orchestration.runs import latest_as_of, run_in_progress
 
 # Webhooks can be lost or late: the reconciliation check (orchestration/inventory_changes.py) finds their
 # restocks within seconds; this poll is its safety net (and reads every level now and then).
 RECONCILIATION_CRON = "*/5 * * * *"
+RECONCILIATION_INTERVAL = timedelta(minutes=5)
 DISPATCH_CRON = "* * * * *"
 ANALYTICS_CRON = "*/15 * * * *"
 QUALITY_CRON = "*/30 * * * *"
@@ -39,17 +40,21 @@ def dispatch_until(moment: datetime) -> dict[str, str]:
     return {"until": format_instant(next_tick - DISPATCH_STOP_BEFORE_TICK)}
 
 
+def tick_as_of(context: dg.ScheduleEvaluationContext) -> datetime:
+    """The instant a tick's run decides as of: the tick, or the settings' clock when time is simulated."""
+    settings = load_settings()
+    return settings.clock().now() if settings.clock_file else context.scheduled_execution_time
+
+
 def tick_request(
     context: dg.ScheduleEvaluationContext, job: dg.UnresolvedAssetJobDefinition, dispatch: dict | None = None
 ) -> dg.RunRequest | dg.SkipReason:
     """One run as of the tick (or of the settings' clock when time is simulated), unless one is going."""
     if run_in_progress(context.instance, job.name):
         return dg.SkipReason(f"a {job.name} run is still in progress: this tick is skipped")
-    settings = load_settings()
-    tick = context.scheduled_execution_time
-    as_of = format_instant(settings.clock().now() if settings.clock_file else tick)
+    as_of = format_instant(tick_as_of(context))
     return dg.RunRequest(
-        run_key=f"{job.name}-{tick.isoformat()}",
+        run_key=f"{job.name}-{context.scheduled_execution_time.isoformat()}",
         run_config=run_config(as_of, dispatch=dispatch),
         tags=run_tags("schedule", as_of),
     )
@@ -64,6 +69,13 @@ def tick_request(
     description="The alerts path on a poll of Shopify's inventory, for the changes no webhook reported.",
 )
 def reconciliation_poll(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    """Every alerts run polls Shopify's levels: when one decided less than an interval before this tick (a
+    sensor asked for it), the poll is done and the warehouse is left to the next restock."""
+    latest = latest_as_of(context.instance, alerts_job.name)
+    if latest is not None and latest > tick_as_of(context) - RECONCILIATION_INTERVAL:
+        return dg.SkipReason(
+            f"an alerts run as of {format_instant(latest)} polled Shopify since the last tick"
+        )
     return tick_request(context, alerts_job)
 
 

@@ -164,6 +164,9 @@ def dispatch_after_enqueue(context: dg.RunStatusSensorContext) -> dg.RunRequest 
 def analytics_after_sends(context: dg.RunStatusSensorContext) -> dg.RunRequest | dg.SkipReason:
     if not _metadata_count(context.instance, context.dagster_run.run_id, "sent"):
         return dg.SkipReason("the dispatch run sent nothing")
+    if run_in_progress(context.instance, alerts_job.name):
+        # Alerts first: analytics would hold the warehouse for the length of a full dbt build.
+        return dg.SkipReason("an alerts run is going; the analytics schedule picks these sends up")
     if run_in_progress(context.instance, analytics_job.name):
         return dg.SkipReason("an analytics run is in progress")
     latest = context.instance.get_run_records(dg.RunsFilter(job_name=analytics_job.name), limit=1)

@@ -16,7 +16,7 @@ from backinstock.store.migrate import upgrade
 from orchestration.defs.notifications.assets import DispatchRun
 from orchestration.jobs import AS_OF_TAG, TRIGGER_TAG
 from orchestration.resources import BackInStockSettings, CycleClock, run_instant
-from orchestration.schedules import dispatch_every_minute, dispatch_until
+from orchestration.schedules import dispatch_every_minute, dispatch_until, reconciliation_poll
 from orchestration.sensors import InboxRow, confirmable_prefix, observed_at, webhook_inbox_sensor
 
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
@@ -152,3 +152,24 @@ def test_a_dispatch_run_sends_until_just_before_the_next_tick():
         request = dispatch_every_minute.evaluate_tick(context).run_requests[0]
     ops = request.run_config["ops"]["operational__notification_deliveries"]["config"]
     assert ops == {"until": "2026-11-02T12:05:57Z"}
+
+
+def test_the_poll_is_skipped_when_an_alerts_run_polled_since_the_last_tick(tmp_path, monkeypatch):
+    """Every alerts run polls Shopify's levels: one a sensor asked for less than five minutes before the
+    tick did the poll's work; an older one does not."""
+    tick = T0 + timedelta(minutes=5)
+    monkeypatch.setenv("BACKINSTOCK_CONFIG", _settings_with_clock(tmp_path, tick))
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
+        create_run_for_test(
+            instance, job_name="alerts", status=dg.DagsterRunStatus.SUCCESS,
+            tags={AS_OF_TAG: "2026-11-02T12:00:00Z"},
+        )  # fmt: skip
+        (request,) = reconciliation_poll.evaluate_tick(context).run_requests
+        assert request.tags[AS_OF_TAG] == "2026-11-02T12:05:00Z", "five minutes old: the poll runs"
+        create_run_for_test(
+            instance, job_name="alerts", status=dg.DagsterRunStatus.SUCCESS,
+            tags={AS_OF_TAG: "2026-11-02T12:02:30Z"},
+        )  # fmt: skip
+        skipped = reconciliation_poll.evaluate_tick(context)
+        assert not skipped.run_requests and "polled Shopify" in skipped.skip_message
