@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from orchestration.defs.dbt.assets import dbt_models
 from orchestration.defs.notifications.assets import notification_deliveries, notification_jobs
 from orchestration.defs.operational.assets import catalog_variants, operational_copies
 from orchestration.defs.privacy.assets import warehouse_redactions
@@ -42,8 +43,14 @@ ALERTS = (
     dg.AssetSelection.assets(notification_jobs, catalog_variants).upstream() - DISPATCH - ORDERS_INGEST
 ) | SHARED
 
+# dbt's data tests of the detection models run on the analytics path, beside the KPI marts: on the alerts
+# path they cost a fifth of its dbt build and, failing, would hold back a send the store's own constraints
+# (one job per subscription) already guard. A failing one shows red there, raises the run-failure alert and
+# stops the marts built on what it tests.
+DETECTION_TESTS = ALERTS & dg.AssetSelection.checks_for_assets(dbt_models)
+
 # Everything else (orders, attribution, KPI marts, the published marts, the store's retention).
-ANALYTICS = (dg.AssetSelection.all() - ALERTS - DISPATCH) | SHARED
+ANALYTICS = (dg.AssetSelection.all() - ALERTS - DISPATCH) | SHARED | DETECTION_TESTS
 
 # Tags every run carries, so the runs page says which path it is, what started it and as of when.
 PATH_TAG = "backinstock/path"
@@ -52,7 +59,7 @@ AS_OF_TAG = "backinstock/as_of"
 
 alerts_job = dg.define_asset_job(
     "alerts",
-    selection=ALERTS - GX_CHECKS,
+    selection=ALERTS - GX_CHECKS - DETECTION_TESTS,
     executor_def=dg.in_process_executor,
     tags={PATH_TAG: "alerts"},
     description="Poll inventory, copy the webhook inbox, detect restocks, freeze targets, enqueue jobs.",
