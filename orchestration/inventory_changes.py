@@ -30,15 +30,20 @@ CHECK_EVERY_SECONDS = 5
 CHECK_DEADLINE_SECONDS = 15.0
 
 
-def changed_levels(settings: Settings, since: datetime) -> list[dict]:
-    """Every level of every shop whose `available` changed at or after `since`, with its variant."""
+def changed_levels(settings: Settings, since: datetime) -> tuple[list[dict], list[str]]:
+    """Every level of every shop whose `available` changed at or after `since`, with its variant; and the
+    shops that did not answer (uninstalled, down, throttled): the poll, the safety net, reads them later."""
     changes: list[dict] = []
+    unanswered: list[str] = []
     for shop in settings.shops:
-        # A tick is short: a Shopify that does not answer at once is asked again at the next one.
+        # A tick is short: a Shopify that does not answer at once is left to the poll.
         with ShopifyClient(shop, max_retries=1, deadline=CHECK_DEADLINE_SECONDS) as client:
-            location_ids = [location["location_id"] for location in reads.read_locations(client)]
-            changes.extend(reads.read_level_changes(client, location_ids, since))
-    return changes
+            try:
+                location_ids = [location["location_id"] for location in reads.read_locations(client)]
+                changes.extend(reads.read_level_changes(client, location_ids, since))
+            except ShopifyError:
+                unanswered.append(shop.domain)
+    return changes, unanswered
 
 
 def waited_for(settings: Settings, changes: Iterable[dict]) -> list[dict]:
@@ -82,10 +87,7 @@ def inventory_changes_sensor(context: dg.SensorEvaluationContext) -> dg.SensorRe
     since = parse_instant(context.cursor)
     if confirmable_until <= since:
         return dg.SkipReason("no change can be confirmed yet")
-    try:
-        changed = changed_levels(settings, since)
-    except ShopifyError as error:  # the cursor stays: the changes are looked at once Shopify answers
-        return dg.SkipReason(f"Shopify did not answer the reconciliation check: {error}")
+    changed, unanswered = changed_levels(settings, since)
     changes = [
         change
         for change in waited_for(settings, changed)
@@ -93,8 +95,9 @@ def inventory_changes_sensor(context: dg.SensorEvaluationContext) -> dg.SensorRe
     ]
     look_again_from = format_instant(confirmable_until)
     if not changes:
+        left = f" ({', '.join(unanswered)} did not answer: the poll reads them)" if unanswered else ""
         return dg.SensorResult(
-            skip_reason="no confirmable change to a variant people wait for", cursor=look_again_from
+            skip_reason=f"no confirmable change to a variant people wait for{left}", cursor=look_again_from
         )
     confirmed_at = max(change["updated_at"] for change in changes) + debounce
     covered = latest_as_of(context.instance, alerts_job.name)

@@ -26,6 +26,8 @@ def _configure(tmp_path, url: str) -> None:
         f'data_dir = "{tmp_path}"\nclock_file = "{tmp_path / "clock"}"\n'
         f"[detection]\ndebounce_minutes = {DEBOUNCE.seconds // 60}\n"
         f'[[shops]]\ndomain = "{SHOP}"\naccess_token = "{TOKEN}"\nadmin_api_url = "{url}"\n'
+        # A shop whose token Shopify refuses (uninstalled): left to the poll, never in the others' way.
+        f'[[shops]]\ndomain = "gone.myshopify.com"\naccess_token = "revoked"\nadmin_api_url = "{url}"\n'
     )
 
 
@@ -65,6 +67,7 @@ def test_a_confirmable_change_to_a_waited_for_variant_starts_one_alerts_run(tmp_
             store.adjust(location_id, ignored.inventory_item_id, 5, restocked_at, "restock")
             early = _tick(tmp_path, instance, restocked_at + DEBOUNCE - timedelta(seconds=1), cursor)
             assert not early.run_requests, "still inside the debounce window"
+            assert "gone.myshopify.com did not answer" in early.skip_reason.skip_message
             cursor = early.cursor
 
             confirmable = _tick(tmp_path, instance, restocked_at + DEBOUNCE, cursor)
