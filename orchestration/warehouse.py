@@ -7,8 +7,10 @@ money is DECIMAL(14,2) in shop currency.
 Every raw row says when the product learned it, so a run as of T can use only what was known at T:
 `raw_shopify.*` is appended to, each row stamped `_ingested_at` (the instant of the poll that read it).
 `raw_app.*` copies the operational store: most tables are replaced whole each cycle (their rows change
-state); the logs that only grow (the webhook inbox, rule changes, manual releases) are appended to instead,
-so the warehouse keeps them even when the store purges old rows, each row stamped `_copied_at` and
+state); the logs that only grow (the webhook inbox, tracking events, rule changes, manual releases) are
+appended to instead, so the warehouse keeps them when the store's retention deletes old rows (the KPIs of old
+days stay as they were; `privacy/warehouse_redactions` strips what identifies a device from old tracking
+events), each row stamped `_copied_at` and
 `_known_at`: its own instant (received_at, changed_at, released_at), or the copy's instant when the row
 only became visible after an earlier copy had already passed that instant.
 """
@@ -93,6 +95,7 @@ COPIED_STORE_TABLES: tuple[sa.Table, ...] = (
 # row happened (its `_known_at` unless it became visible late).
 APPENDED_STORE_TABLES: dict[str, str] = {
     "webhook_inbox": "received_at",
+    "tracking_events": "occurred_at",
     "rule_changes": "changed_at",
     "manual_releases": "released_at",
 }

@@ -25,9 +25,18 @@ from backinstock.store.tables import (
     webhook_inbox,
 )
 from dispatch.eligibility import ineligible
-from orchestration.defs.privacy.redaction import apply_ledger
+from orchestration.defs.privacy.redaction import apply_ledger, strip_tracking_details
+from orchestration.warehouse import (
+    connect,
+    copy_store_rows,
+    ensure_raw_schema,
+    naive_utc,
+    store_rows_to_copy,
+    transaction,
+)
 
 ADA, BOB = "Ada@Example.com", "bob@example.com"
+COPIED = (notification_jobs, tracking_events)
 PERSON = {"id": 191167, "email": ADA, "phone": None}
 ORDER = {"id": 299938, "admin_graphql_api_id": "gid://shopify/Order/299938", "email": ADA}
 
@@ -268,6 +277,56 @@ def test_a_redaction_still_reaches_the_warehouse_after_the_signing_key_is_rotate
     emails = sorted(row[0] for row in warehouse.execute("SELECT email FROM raw_shopify.orders").fetchall())
     assert summary["contacts_pseudonymised"] == 1
     assert emails == sorted([BOB, privacy.pseudonym(privacy.salt(settings), SHOP, ADA)])
+
+
+def test_the_warehouse_keeps_tracking_events_the_store_pruned_without_what_identifies_a_device(
+    settings, store_engine, tmp_path
+):
+    """KPIs of old days keep their views, opens and clicks after the store's retention deleted the events:
+    the warehouse's copy is appended, and strips the user agent and URL of old events and of a redacted
+    person's (their client id stays: the KPIs count distinct viewers by it)."""
+    seed(store_engine)  # Ada's open at NOW, from "Ada's phone"
+    settings = settings.model_copy(
+        update={"privacy": settings.privacy.model_copy(update={"events_retention_days": 5})}
+    )
+    with store_engine.begin() as connection:
+        for client, user_agent, days in (("old-client", "Old browser", 10), ("new-client", "New browser", 1)):
+            connection.execute(
+                sa.insert(tracking_events).values(
+                    shop=SHOP, event_type="product_viewed", occurred_at=NOW - timedelta(days=days),
+                    variant_id="gid://shopify/ProductVariant/1", client_id=client,
+                    url="https://shop.example/products/1", user_agent=user_agent,
+                )
+            )  # fmt: skip
+
+    def copy(at):
+        with store_engine.connect() as store:
+            rows = {table: store_rows_to_copy(store, warehouse, table) for table in COPIED}
+        with transaction(warehouse):
+            for table in COPIED:
+                copy_store_rows(warehouse, table, rows[table], at)
+
+    with connect(tmp_path / "warehouse.duckdb") as warehouse:
+        ensure_raw_schema(warehouse)
+        copy(NOW)
+        payload = {"shop_domain": SHOP, "customer": PERSON, "orders_to_redact": []}
+        with store_engine.begin() as connection:
+            privacy.receive(
+                connection, settings, shop=SHOP, topic="customers/redact", webhook_id="r-1", payload=payload,
+                now=NOW,
+            )  # fmt: skip
+            deleted = privacy.apply_retention(connection, settings, NOW)["tracking_events_deleted"]
+        copy(NOW + timedelta(minutes=1))
+        stripped = strip_tracking_details(warehouse, naive_utc(NOW - timedelta(days=5)))
+        kept = warehouse.execute(
+            "SELECT event_type, client_id, user_agent, url FROM raw_app.tracking_events ORDER BY occurred_at"
+        ).fetchall()
+    assert (deleted, stripped) == (1, 2)
+    assert kept == [
+        ("product_viewed", "old-client", None, None),
+        ("product_viewed", "new-client", "New browser", "https://shop.example/products/1"),
+        ("open", None, None, None),
+    ]
 
 
 def test_pseudonyms_survive_the_models_normalisation():

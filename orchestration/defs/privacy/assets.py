@@ -10,16 +10,18 @@ marts never hold a redacted person (`redaction.apply_ledger`).
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import dagster as dg
 
 from backinstock import privacy
 from orchestration.asset_metadata import ANALYTICS_ENGINEERING, OPERATIONS, PRIVACY
 from orchestration.common import WAREHOUSE_POOL, store_engine
 from orchestration.defs.operational.assets import operational_copies
-from orchestration.defs.privacy.redaction import apply_ledger
+from orchestration.defs.privacy.redaction import apply_ledger, strip_tracking_details
 from orchestration.defs.shopify.assets import assets as shopify_assets
 from orchestration.resources import BackInStockSettings, CycleClock
-from orchestration.warehouse import connect, transaction
+from orchestration.warehouse import connect, naive_utc, transaction
 
 GROUP = PRIVACY
 WAREHOUSE_REDACTIONS = dg.AssetKey([GROUP, "warehouse_redactions"])
@@ -50,13 +52,16 @@ def store_retention(settings: BackInStockSettings, clock: CycleClock) -> dg.Mate
     owners=[ANALYTICS_ENGINEERING],
     deps=[*operational_copies.keys, *(key for asset in shopify_assets for key in asset.keys)],
 )
-def warehouse_redactions(settings: BackInStockSettings) -> dg.MaterializeResult:
-    """Every redaction and erased shop of the ledger applied to the warehouse's tables, in one transaction."""
+def warehouse_redactions(settings: BackInStockSettings, clock: CycleClock) -> dg.MaterializeResult:
+    """Every redaction and erased shop of the ledger applied to the warehouse's tables, and old tracking
+    events stripped of device details, in one transaction."""
     loaded = settings.load()
     with store_engine(loaded.operational_store_url).connect() as store:
         ledger = privacy.ledger(store)
+    before = naive_utc(clock.now() - timedelta(days=loaded.privacy.events_retention_days))
     with connect(loaded.warehouse) as warehouse, transaction(warehouse):
         summary = apply_ledger(warehouse, ledger, privacy.salt(loaded))
+        summary["tracking_events_stripped"] = strip_tracking_details(warehouse, before)
     return dg.MaterializeResult(metadata={**summary, "shops_with_redactions": len(ledger["redactions"])})
 
 

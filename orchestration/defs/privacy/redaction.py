@@ -13,6 +13,7 @@ updates (orders carry personal data, and no model reads them) are blanked.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import duckdb
@@ -44,6 +45,29 @@ def _pseudonym(column: str) -> str:
         f"CASE WHEN {column} IS NULL THEN NULL "
         f"WHEN {_phone_like(column)} THEN '+999' || translate(substr({digest}, 1, 12), 'abcdef', '012345') "
         f"ELSE 'redacted-' || substr({digest}, 1, 20) || '@redacted.invalid' END"
+    )
+
+
+def _is_pseudonym(column: str) -> str:
+    """The column holds what `_pseudonym` writes (never a real address: `.invalid`, country code 999)."""
+    return f"""("{column}" LIKE 'redacted-%' OR "{column}" LIKE '+999%')"""
+
+
+def strip_tracking_details(warehouse: duckdb.DuckDBPyConnection, before: datetime) -> int:
+    """The warehouse keeps tracking events after the store's retention deleted them (KPIs of old days count
+    them), but not what identifies a device: the user agent and URL of events older than `before`, and of
+    the events of a redacted person's jobs (the store clears those at once; its copy here is appended, so it
+    does not follow). Returns rows stripped."""
+    events = '"raw_app"."tracking_events"'
+    if events not in base_tables(warehouse):
+        return 0
+    return _count(
+        warehouse,
+        f"""UPDATE {events} SET user_agent = NULL, url = NULL
+        WHERE (user_agent IS NOT NULL OR url IS NOT NULL)
+          AND (occurred_at < $before OR job_id IN (
+            SELECT id FROM "raw_app"."notification_jobs" WHERE {_is_pseudonym("contact")}))""",
+        params={"before": before},
     )
 
 
@@ -93,10 +117,7 @@ def apply_ledger(warehouse: duckdb.DuckDBPyConnection, ledger: dict[str, Any], s
                 )
             if contact_columns and "order_id" in columns and len(orders):
                 assignments = ", ".join(f'"{c}" = {_pseudonym(c)}' for c in contact_columns)
-                redacted = " AND ".join(
-                    f"""("{c}" IS NULL OR "{c}" LIKE 'redacted-%' OR "{c}" LIKE '+999%')"""
-                    for c in contact_columns
-                )
+                redacted = " AND ".join(f'("{c}" IS NULL OR {_is_pseudonym(c)})' for c in contact_columns)
                 summary["order_rows_redacted"] += _count(
                     warehouse,
                     f"UPDATE {table} SET {assignments} WHERE NOT ({redacted}) AND EXISTS (SELECT 1 FROM "
@@ -123,7 +144,13 @@ def apply_ledger(warehouse: duckdb.DuckDBPyConnection, ledger: dict[str, Any], s
     return summary
 
 
-def _count(warehouse: duckdb.DuckDBPyConnection, sql: str, salt: str | None = None) -> int:
-    cursor = warehouse.execute(sql, {"salt": salt} if salt is not None and "$salt" in sql else None)
+def _count(
+    warehouse: duckdb.DuckDBPyConnection,
+    sql: str,
+    salt: str | None = None,
+    params: dict[str, Any] | None = None,
+) -> int:
+    given = {**({"salt": salt} if salt is not None and "$salt" in sql else {}), **(params or {})}
+    cursor = warehouse.execute(sql, given or None)
     row = cursor.fetchone()
     return int(row[0]) if row else 0
