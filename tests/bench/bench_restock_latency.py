@@ -228,6 +228,22 @@ def stages(home: Path, restocks: list[Restock], debounce: timedelta) -> str:
     return "  ".join(f"{name} {statistics.median(values):5.1f} s" for name, values in parts.items() if values)
 
 
+def alerts_steps(home: Path, since: datetime) -> str:
+    """Inside the alerts runs of the benchmark: the median seconds of each step, from Dagster's own events."""
+    seconds: dict[str, list[float]] = {}
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        records = instance.get_run_records(dg.RunsFilter(job_name="alerts", created_after=since), limit=1000)
+        for record in records:
+            for event in instance.get_records_for_run(
+                record.dagster_run.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS
+            ).records:
+                dagster_event = event.event_log_entry.dagster_event
+                seconds.setdefault(dagster_event.step_key, []).append(
+                    dagster_event.event_specific_data.duration_ms / 1000
+                )
+    return "  ".join(f"{step} {statistics.median(values):.1f} s" for step, values in sorted(seconds.items()))
+
+
 def run_counts(home: Path, since: datetime) -> str:
     """How many runs of each job ran during the benchmark, by what started them."""
     counts: dict[str, int] = {}
@@ -292,6 +308,7 @@ def main() -> None:
                 ]
                 breakdown = [stages(home, restocks, debounce) for restocks in results]
                 counts = run_counts(home, daemon_started)
+                steps = alerts_steps(home, daemon_started)
             finally:
                 if daemon is not None:
                     os.killpg(daemon.pid, signal.SIGTERM)
@@ -315,6 +332,7 @@ def main() -> None:
         )
         print(f"         where the time goes (medians): {where}")
     print(f"runs: {counts}")
+    print(f"alerts steps (medians): {steps}")
 
 
 if __name__ == "__main__":
