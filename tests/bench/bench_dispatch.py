@@ -2,6 +2,8 @@
 the dispatcher sending N queued jobs with no rate limit, beside a bare httpx loop posting the same bodies
 to the same server with the same concurrency, in the same run (the machine's speed varies: only the ratio
 is comparable between runs); and the same loop on the dispatcher's small connection pools (its HTTP floor).
+Each figure comes with its CPU time per message (the bench's process: for the dispatcher its event loop
+and its database thread), which the machine's load moves much less than the rates.
 
     uv run python tests/bench/bench_dispatch.py --sends 20000 --stores sqlite,postgresql
 
@@ -60,9 +62,9 @@ def serve_fakes() -> tuple[subprocess.Popen, str]:
     return process, f"http://127.0.0.1:{port}"
 
 
-def bare_loop(url: str, bodies: list[dict], concurrency: int, pooled: bool = False) -> float:
-    """msg/s of the floor: post every body, `concurrency` at a time, nothing else; on one httpx pool, or
-    (`pooled`) on the dispatcher's small pools (`dispatch.providers.pools`)."""
+def bare_loop(url: str, bodies: list[dict], concurrency: int, pooled: bool = False) -> tuple[float, float]:
+    """msg/s of the floor and its CPU per message (us): post every body, `concurrency` at a time, nothing
+    else; on one httpx pool, or (`pooled`) on the dispatcher's small pools (`dispatch.providers.pools`)."""
 
     async def main() -> float:
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -80,7 +82,9 @@ def bare_loop(url: str, bodies: list[dict], concurrency: int, pooled: bool = Fal
             await asyncio.gather(*(post_all() for _ in range(concurrency)))
             return len(bodies) / (time.perf_counter() - started)
 
-    return asyncio.run(main())
+    cpu = time.process_time()
+    rate = asyncio.run(main())
+    return rate, (time.process_time() - cpu) / len(bodies) * 1e6
 
 
 def paced(url: str, since: datetime, rate: float) -> dict[str, float]:
@@ -143,17 +147,26 @@ def bench(kind: str, url: str, sends: int, concurrency: int, rate: float | None 
             floors = (
                 [bare_loop(url, bodies, concurrency, pooled=pooled) for pooled in (False, True)]
                 if rate is None
-                else [0.0, 0.0]
+                else [(0.0, 0.0), (0.0, 0.0)]
             )
             since = datetime.now(UTC)
+            cpu = time.process_time()
             report = run(engine, settings, clock=SystemClock(), until_idle=True, for_seconds=3600)
+            cpu = (time.process_time() - cpu) / sends * 1e6
             assert report.sent == sends, report
             engine.dispose()
         finally:
             drop()
     if rate is not None:
         return paced(url, since, rate)
-    return {"dispatcher": report.sent / report.seconds, "bare": floors[0], "bare_pooled": floors[1]}
+    return {
+        "dispatcher": report.sent / report.seconds,
+        "bare": floors[0][0],
+        "bare_pooled": floors[1][0],
+        "dispatcher_cpu": cpu,
+        "bare_cpu": floors[0][1],
+        "bare_pooled_cpu": floors[1][1],
+    }
 
 
 def main() -> int:
@@ -162,19 +175,13 @@ def main() -> int:
     parser.add_argument("--stores", default="sqlite,postgresql")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--rate", type=float, default=200.0, help="the limited run's msg/s (0: skip it)")
+    parser.add_argument("--limited-only", action="store_true", help="skip the unlimited run")
     options = parser.parse_args()
     fakes, url = serve_fakes()
     try:
         for kind in options.stores.split(","):
-            figures = bench(kind, url, options.sends, options.concurrency)
-            print(
-                f"{kind}: dispatcher {figures['dispatcher']:.0f} msg/s, bare httpx loop"
-                f" {figures['bare']:.0f} msg/s (ratio {figures['dispatcher'] / figures['bare']:.2f}),"
-                f" bare loop on the dispatcher's pools {figures['bare_pooled']:.0f} msg/s"
-                f" (ratio {figures['dispatcher'] / figures['bare_pooled']:.2f});"
-                f" load average {os.getloadavg()[0]:.2f}",
-                flush=True,
-            )
+            if not options.limited_only:
+                unlimited(kind, url, options)
             if options.rate:
                 limited = bench(kind, url, options.sends, options.concurrency, rate=options.rate)
                 print(
@@ -187,6 +194,20 @@ def main() -> int:
         fakes.kill()
         fakes.wait()
     return 0
+
+
+def unlimited(kind: str, url: str, options: argparse.Namespace) -> None:
+    figures = bench(kind, url, options.sends, options.concurrency)
+    print(
+        f"{kind}: dispatcher {figures['dispatcher']:.0f} msg/s, bare httpx loop"
+        f" {figures['bare']:.0f} msg/s (ratio {figures['dispatcher'] / figures['bare']:.2f}),"
+        f" bare loop on the dispatcher's pools {figures['bare_pooled']:.0f} msg/s"
+        f" (ratio {figures['dispatcher'] / figures['bare_pooled']:.2f}); CPU a message: dispatcher"
+        f" {figures['dispatcher_cpu']:.0f} us, bare loop {figures['bare_cpu']:.0f} us, on the"
+        f" dispatcher's pools {figures['bare_pooled_cpu']:.0f} us;"
+        f" load average {os.getloadavg()[0]:.2f}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
