@@ -48,7 +48,7 @@ def test_the_rate_holds_at_the_provider_when_its_process_stalls(delivery):
     """The fake's event loop stops twice for 0.6 s (a provider's pause): the requests sent meanwhile are
     stamped together when it resumes, so a worker that counted only its own launches per second went
     over (25 in a second at 20 msg/s); one that counts every request still unanswered does not."""
-    rate, count = 20.0, 80
+    rate, count = 20.0, 60
     delivery.enqueue([f"r{n}@example.com" for n in range(count)])
     delivery.clock.follow(ScaledClock(NOW, 1.0))
     settings = _lane_settings(delivery, rate_per_second=rate, burst=1)
@@ -56,7 +56,7 @@ def test_the_rate_holds_at_the_provider_when_its_process_stalls(delivery):
     loop = delivery.fakes.server.servers[0].get_loop()
 
     def stall() -> None:
-        for after in (10, 45):
+        for after in (10, 35):
             deadline = time.monotonic() + 30
             while len(requests) < after and time.monotonic() < deadline:
                 time.sleep(0.005)
