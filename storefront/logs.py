@@ -12,6 +12,7 @@ import copy
 import ipaddress
 import logging
 import re
+from functools import lru_cache
 from typing import Any
 
 from uvicorn.config import LOGGING_CONFIG
@@ -24,6 +25,7 @@ def redact_path(path: str) -> str:
     return TOKEN_SEGMENT.sub(lambda match: f"/{match.group(1)}/<token>", path.split("?", 1)[0])
 
 
+@lru_cache(maxsize=4096)  # every access line asks; clients come back
 def mask_ip(address: str) -> str:
     """The client's network, not the client: 203.0.113.7 -> 203.0.113.0/24, IPv6 to its /48."""
     host = address.rsplit(":", 1)[0] if address.count(":") == 1 else address

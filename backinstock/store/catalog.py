@@ -18,6 +18,11 @@ from backinstock.store.tables import catalog_variants
 
 VARIANT_GID_PREFIX = "gid://shopify/ProductVariant/"
 PRODUCT_GID_PREFIX = "gid://shopify/Product/"
+# Built once: every signup asks it.
+_VARIANT = sa.select(catalog_variants).where(
+    catalog_variants.c.shop == sa.bindparam("shop"),
+    catalog_variants.c.variant_id == sa.bindparam("variant_id"),
+)
 
 
 def variant_gid(value: str | int) -> str:
@@ -73,9 +78,6 @@ def upsert_variants(connection: sa.Connection, rows: Iterable[Mapping[str, Any]]
 def find_variant(connection: sa.Connection, shop: str, variant_id: str | int) -> dict[str, Any] | None:
     """The stored variant, or None when the shop has no such variant."""
     row = connection.execute(
-        sa.select(catalog_variants).where(
-            catalog_variants.c.shop == shop.strip().lower(),
-            catalog_variants.c.variant_id == variant_gid(variant_id),
-        )
+        _VARIANT, {"shop": shop.strip().lower(), "variant_id": variant_gid(variant_id)}
     ).first()
     return None if row is None else dict(row._mapping)

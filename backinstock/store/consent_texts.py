@@ -31,6 +31,22 @@ SHIPPED = {
     ),
 }
 DEFAULT_AUTHOR = "shipped default"
+# Built once: every signup asks one of them.
+_NEWEST = (
+    sa.select(consent_texts)
+    .where(
+        consent_texts.c.shop == sa.bindparam("shop"),
+        consent_texts.c.channel == sa.bindparam("channel"),
+        consent_texts.c.locale == sa.bindparam("locale"),
+    )
+    .order_by(consent_texts.c.id.desc())
+    .limit(1)
+)
+_VERSION = sa.select(consent_texts).where(
+    consent_texts.c.id == sa.bindparam("id"),
+    consent_texts.c.shop == sa.bindparam("shop"),
+    consent_texts.c.channel == sa.bindparam("channel"),
+)
 
 
 @dataclass(frozen=True)
@@ -47,14 +63,7 @@ def locale_chain(locale: str) -> list[str]:
 
 
 def _newest(connection: sa.Connection, shop: str, channel: str, locale: str) -> ConsentText | None:
-    row = connection.execute(
-        sa.select(consent_texts)
-        .where(
-            consent_texts.c.shop == shop, consent_texts.c.channel == channel, consent_texts.c.locale == locale
-        )
-        .order_by(consent_texts.c.id.desc())
-        .limit(1)
-    ).first()
+    row = connection.execute(_NEWEST, {"shop": shop, "channel": channel, "locale": locale}).first()
     return None if row is None else ConsentText(row.id, row.channel, row.locale, row.text)
 
 
@@ -78,11 +87,7 @@ def text_by_version(
     connection: sa.Connection, *, shop: str, channel: str, version_id: int
 ) -> ConsentText | None:
     """A version the shop has published for the channel, or None (another shop's, or no such version)."""
-    row = connection.execute(
-        sa.select(consent_texts).where(
-            consent_texts.c.id == version_id, consent_texts.c.shop == shop, consent_texts.c.channel == channel
-        )
-    ).first()
+    row = connection.execute(_VERSION, {"id": version_id, "shop": shop, "channel": channel}).first()
     return None if row is None else ConsentText(row.id, row.channel, row.locale, row.text)
 
 

@@ -27,6 +27,24 @@ FAILED = "failed"
 CANCELLED = "cancelled"
 MAX_ATTEMPTS = 5
 LOST_LEASE = "lease expired while the provider was being called"
+# Built once: every signup that asks for a confirmation, and every unsubscribe, runs one of them.
+_ENQUEUE = sa.insert(outbox_messages).returning(outbox_messages.c.id)
+_LAST_CREATED = sa.select(sa.func.max(outbox_messages.c.created_at)).where(
+    outbox_messages.c.subscription_id == sa.bindparam("subscription_id"),
+    outbox_messages.c.kind == sa.bindparam("kind"),
+)
+# (An UPDATE's parameters may not be named like its table's columns.)
+_CANCEL_FOR_CONTACT = (
+    sa.update(outbox_messages)
+    .where(
+        outbox_messages.c.shop == sa.bindparam("of_shop"),
+        outbox_messages.c.channel == sa.bindparam("of_channel"),
+        outbox_messages.c.contact == sa.bindparam("of_contact"),
+        outbox_messages.c.status == PENDING,
+        outbox_messages.c.created_at <= sa.bindparam("now"),
+    )
+    .values(status=CANCELLED, last_error=sa.bindparam("reason"), updated_at=sa.bindparam("now"))
+)
 
 
 @dataclass(frozen=True)
@@ -54,31 +72,26 @@ def enqueue(
 ) -> int:
     """A message due now; its id."""
     return connection.execute(
-        sa.insert(outbox_messages)
-        .values(
-            shop=shop,
-            kind=kind,
-            channel=channel,
-            contact=contact,
-            locale=locale,
-            subscription_id=subscription_id,
-            status=PENDING,
-            due_at=now,
-            attempt_count=0,
-            created_at=now,
-            updated_at=now,
-        )
-        .returning(outbox_messages.c.id)
+        _ENQUEUE,
+        {
+            "shop": shop,
+            "kind": kind,
+            "channel": channel,
+            "contact": contact,
+            "locale": locale,
+            "subscription_id": subscription_id,
+            "status": PENDING,
+            "due_at": now,
+            "attempt_count": 0,
+            "created_at": now,
+            "updated_at": now,
+        },
     ).scalar_one()
 
 
 def last_created_at(connection: sa.Connection, subscription_id: int, kind: str) -> datetime | None:
     """When the latest message of this kind for the subscription was written (to pace resends)."""
-    return connection.execute(
-        sa.select(sa.func.max(outbox_messages.c.created_at)).where(
-            outbox_messages.c.subscription_id == subscription_id, outbox_messages.c.kind == kind
-        )
-    ).scalar_one()
+    return connection.execute(_LAST_CREATED, {"subscription_id": subscription_id, "kind": kind}).scalar_one()
 
 
 def claim_due(
@@ -187,17 +200,9 @@ def cancel_pending_for_contact(
     connection: sa.Connection, *, shop: str, channel: str, contact: str, reason: str, now: datetime
 ) -> int:
     """Cancel the contact's unsent messages written by `now` (a later one belongs to a newer signup)."""
-    box = outbox_messages.c
     return connection.execute(
-        sa.update(outbox_messages)
-        .where(
-            box.shop == shop,
-            box.channel == channel,
-            box.contact == contact,
-            box.status == PENDING,
-            box.created_at <= now,
-        )
-        .values(status=CANCELLED, last_error=reason, updated_at=now)
+        _CANCEL_FOR_CONTACT,
+        {"of_shop": shop, "of_channel": channel, "of_contact": contact, "reason": reason, "now": now},
     ).rowcount
 
 

@@ -18,9 +18,15 @@ from typing import Any
 import sqlalchemy as sa
 
 from backinstock.store import outbox
-from backinstock.store.sql import insert_ignoring_conflicts
+from backinstock.store.sql import ignoring_conflicts
 from backinstock.store.suppressions import UNSUBSCRIBED, lift_unsubscribed, suppress
-from backinstock.store.tables import LIVE_SUBSCRIPTION, catalog_variants, outbox_messages, subscriptions
+from backinstock.store.tables import (
+    LIVE_SUBSCRIPTION,
+    UTCDateTime,
+    catalog_variants,
+    outbox_messages,
+    subscriptions,
+)
 
 PENDING = "pending"
 ACTIVE = "active"
@@ -54,14 +60,32 @@ def normalise_contact(channel: str, contact: str) -> str:
     return contact.lower() if channel == "email" else contact
 
 
-def _live(shop: str, variant_id: str, channel: str, contact: str) -> sa.Select:
-    return sa.select(subscriptions.c.id, subscriptions.c.status).where(
-        subscriptions.c.shop == shop,
-        subscriptions.c.variant_id == variant_id,
-        subscriptions.c.channel == channel,
-        subscriptions.c.contact == contact,
-        subscriptions.c.status.in_(LIVE),
+# Built once: the hot path of every signup and unsubscribe executes them without building them again.
+_LIVE = sa.select(subscriptions.c.id, subscriptions.c.status, subscriptions.c.confirm_by).where(
+    subscriptions.c.shop == sa.bindparam("shop"),
+    subscriptions.c.variant_id == sa.bindparam("variant_id"),
+    subscriptions.c.channel == sa.bindparam("channel"),
+    subscriptions.c.contact == sa.bindparam("contact"),
+    subscriptions.c.status.in_(LIVE),
+)
+_BY_ID = sa.select(subscriptions).where(subscriptions.c.id == sa.bindparam("id"))
+# (An UPDATE's parameters may not be named like its table's columns.)
+_OF_CONTACT = (
+    subscriptions.c.shop == sa.bindparam("of_shop"),
+    subscriptions.c.channel == sa.bindparam("of_channel"),
+    subscriptions.c.contact == sa.bindparam("of_contact"),
+)
+_ASKED_AT = sa.func.coalesce(subscriptions.c.confirmed_at, subscriptions.c.created_at)
+_UNSUBSCRIBE_CONTACT = (
+    sa.update(subscriptions)
+    .where(
+        *_OF_CONTACT, subscriptions.c.status.in_(LIVE), sa.bindparam("now", type_=UTCDateTime) >= _ASKED_AT
     )
+    .values(status=UNSUBSCRIBED_STATUS, unsubscribed_at=sa.bindparam("now"), updated_at=sa.bindparam("now"))
+)
+_CONSENTED_SINCE = sa.select(
+    sa.exists().where(*_OF_CONTACT, subscriptions.c.confirmed_at > sa.bindparam("now"))
+)
 
 
 def subscribe(
@@ -81,18 +105,17 @@ def subscribe(
     """Create the subscription, or return the live one; idempotent under concurrent signups.
 
     With `confirm_by` the new subscription is `pending` until the person confirms (double opt-in), else it
-    is `active` at once. An expired pending subscription for the same alert is deleted first.
+    is `active` at once. A pending subscription for the same alert that expired unconfirmed is deleted and
+    the signup made anew (expired ones nobody asks for again are purged by the cycle's retention).
     """
     contact = normalise_contact(channel, contact)
-    purge_expired_pending(connection, now, _key(shop, variant_id, channel, contact))
+    key = {"shop": shop, "variant_id": variant_id, "channel": channel, "contact": contact}
+    status = PENDING if confirm_by is not None else ACTIVE
     row = {
-        "shop": shop,
-        "variant_id": variant_id,
+        **key,
         "product_id": product_id,
-        "channel": channel,
-        "contact": contact,
         "locale": locale,
-        "status": PENDING if confirm_by is not None else ACTIVE,
+        "status": status,
         "client_id": client_id,
         "created_at": now,
         "updated_at": now,
@@ -106,16 +129,22 @@ def subscribe(
         "consent_user_agent": consent.user_agent,
         "consent_version_id": consent.version_id,
     }
-    inserted = insert_ignoring_conflicts(
-        connection,
-        subscriptions,
-        [row],
-        ("shop", "variant_id", "channel", "contact"),
-        # The partial index's own predicate, as a literal: PostgreSQL cannot infer it from a bound parameter.
-        index_where=sa.text(LIVE_SUBSCRIPTION),
+    # The partial index's own predicate, as a literal: PostgreSQL cannot infer it from a bound parameter.
+    insert = ignoring_conflicts(
+        connection.dialect.name, subscriptions, tuple(key), index_where=LIVE_SUBSCRIPTION
     )
-    existing = connection.execute(_live(shop, variant_id, channel, contact)).one()
-    return Signup(subscription_id=existing.id, status=existing.status, created=inserted == 1)
+    for _attempt in range(3):  # a second try only follows an alert that ended meanwhile
+        inserted = connection.execute(insert, row).scalar()
+        if inserted is not None:
+            return Signup(subscription_id=inserted, status=status, created=True)
+        existing = connection.execute(_LIVE, key).first()
+        if existing is None:  # ended between the two statements: the alert is free again
+            continue
+        if existing.status == PENDING and existing.confirm_by is not None and existing.confirm_by <= now:
+            purge_expired_pending(connection, now, _key(**key))
+            continue
+        return Signup(subscription_id=existing.id, status=existing.status, created=False)
+    raise RuntimeError("the live subscription kept changing under the signup")
 
 
 def _key(shop: str, variant_id: str, channel: str, contact: str) -> list[sa.ColumnElement[bool]]:
@@ -189,7 +218,7 @@ def purge_expired_pending(
 
 
 def get_subscription(connection: sa.Connection, subscription_id: int) -> dict[str, Any] | None:
-    row = connection.execute(sa.select(subscriptions).where(subscriptions.c.id == subscription_id)).first()
+    row = connection.execute(_BY_ID, {"id": subscription_id}).first()
     return None if row is None else dict(row._mapping)
 
 
@@ -203,20 +232,9 @@ def unsubscribe_contact(
     unsubscribe). Consent the person gave after that instant (a newer confirmed alert) is theirs and stays:
     it is not cancelled and the contact is not suppressed again."""
     contact = normalise_contact(channel, contact)
-    of_contact = (
-        subscriptions.c.shop == shop,
-        subscriptions.c.channel == channel,
-        subscriptions.c.contact == contact,
-    )
-    asked_at = sa.func.coalesce(subscriptions.c.confirmed_at, subscriptions.c.created_at)
-    cancelled = connection.execute(
-        sa.update(subscriptions)
-        .where(*of_contact, subscriptions.c.status.in_(LIVE), asked_at <= now)
-        .values(status=UNSUBSCRIBED_STATUS, unsubscribed_at=now, updated_at=now)
-    ).rowcount
-    consented_since = connection.execute(
-        sa.select(sa.exists().where(*of_contact, subscriptions.c.confirmed_at > now))
-    ).scalar_one()
+    of_contact = {"of_shop": shop, "of_channel": channel, "of_contact": contact, "now": now}
+    cancelled = connection.execute(_UNSUBSCRIBE_CONTACT, of_contact).rowcount
+    consented_since = connection.execute(_CONSENTED_SINCE, of_contact).scalar_one()
     if not consented_since:
         suppress(
             connection,

@@ -15,6 +15,12 @@ from backinstock.store.tables import suppressions
 
 UNSUBSCRIBED = "unsubscribed"
 INVALID_ADDRESS = "invalid_address"
+# Built once: every signup asks it.
+_REASON = sa.select(suppressions.c.reason).where(
+    suppressions.c.shop == sa.bindparam("shop"),
+    suppressions.c.channel == sa.bindparam("channel"),
+    suppressions.c.contact == sa.bindparam("contact"),
+)
 
 
 def suppress(
@@ -42,11 +48,7 @@ def suppress(
 def suppression_reason(connection: sa.Connection, *, shop: str, channel: str, contact: str) -> str | None:
     """Why the contact is suppressed, or None when it may be messaged."""
     return connection.execute(
-        sa.select(suppressions.c.reason).where(
-            suppressions.c.shop == shop,
-            suppressions.c.channel == channel,
-            suppressions.c.contact == contact,
-        )
+        _REASON, {"shop": shop, "channel": channel, "contact": contact}
     ).scalar_one_or_none()
 
 

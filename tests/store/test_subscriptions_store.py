@@ -3,7 +3,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from seed_rows import CONSENT, NOW, SHOP, signup
 
-from backinstock.store import subscriptions, suppressions
+from backinstock.store import outbox, subscriptions, suppressions
 from backinstock.store.tables import subscriptions as subscriptions_table
 from backinstock.store.tables import suppressions as suppressions_table
 
@@ -177,3 +177,28 @@ def test_mark_notified_only_moves_active_subscriptions(store_engine):
         assert subscriptions.get_subscription(connection, active)["status"] == "notified"
         assert subscriptions.get_subscription(connection, active)["notified_at"] == NOW
         assert subscriptions.get_subscription(connection, gone)["status"] == "unsubscribed"
+
+
+def test_a_signup_replaces_the_same_alerts_expired_pending_one_that_no_purge_removed_yet(store_engine):
+    deadline = NOW + timedelta(hours=72)
+    with store_engine.begin() as connection:
+        expired = _subscribe(connection, "ada@example.com", confirm_by=deadline)
+        outbox.enqueue(
+            connection,
+            shop=SHOP,
+            kind=outbox.CONFIRMATION,
+            channel="email",
+            contact="ada@example.com",
+            locale="en",
+            subscription_id=expired.subscription_id,
+            now=NOW,
+        )
+        waiting = _subscribe(connection, "ada@example.com", now=deadline - timedelta(seconds=1))
+        assert (waiting.created, waiting.subscription_id) == (False, expired.subscription_id)
+        renewed = deadline + timedelta(hours=72)
+        fresh = _subscribe(connection, "ada@example.com", now=deadline, confirm_by=renewed)
+        assert fresh.created and fresh.status == "pending"
+        assert subscriptions.get_subscription(connection, fresh.subscription_id)["confirm_by"] == renewed
+        rows = connection.execute(sa.select(sa.func.count()).select_from(subscriptions_table)).scalar_one()
+        assert rows == 1  # the expired one is gone (SQLite may give the new one its id)
+        assert outbox.last_created_at(connection, expired.subscription_id, outbox.CONFIRMATION) is None
