@@ -29,7 +29,7 @@ import sqlalchemy as sa
 
 from backinstock.clock import format_instant, parse_instant
 from backinstock.store import subscriptions
-from backinstock.store.engine import SQLITE_BUSY_TIMEOUT_MS
+from backinstock.store.engine import SQLITE_BUSY_TIMEOUT_MS, set_busy_timeout
 
 log = logging.getLogger("backinstock.unsubscribes")
 
@@ -87,7 +87,7 @@ def bounded_wait(engine: sa.Engine, seconds: float) -> Iterator[sa.Connection]:
     with engine.connect() as connection:
         sqlite = connection.dialect.name == "sqlite"
         if sqlite:
-            connection.exec_driver_sql(f"PRAGMA busy_timeout={milliseconds}")
+            set_busy_timeout(connection.connection.driver_connection, milliseconds)
         else:
             connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{milliseconds}ms'")
         try:
@@ -96,8 +96,7 @@ def bounded_wait(engine: sa.Engine, seconds: float) -> Iterator[sa.Connection]:
         finally:
             connection.rollback()
             if sqlite:
-                connection.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-                connection.commit()
+                set_busy_timeout(connection.connection.driver_connection, SQLITE_BUSY_TIMEOUT_MS)
 
 
 class Spool:
