@@ -4,8 +4,9 @@ SQLite has one writer at a time. When a writer finds the file locked, SQLite's b
 tries again (1, 2, 5, 10, 15, 20, 25 ... 100 ms apart), so threads of one process that take turns writing
 wait many times longer than the writes take: with 16 signups in flight, a signup's p99 was over a second.
 Writers of one process therefore queue on a lock of their own per database file (`WriterQueue`), taken
-before a write transaction begins and handed on the moment it commits or rolls back, with the same patience
-as the busy timeout. Other processes still meet SQLite's own lock and busy timeout.
+before a write transaction begins and handed on the moment it commits or rolls back, first come first
+served (a thread that writes in a loop cannot take the turn again ahead of those waiting), with the same
+patience as the busy timeout. Other processes still meet SQLite's own lock and busy timeout.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import re
 import sqlite3
 import threading
+from collections import deque
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -22,7 +24,7 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 # Statements SQLite runs as a write (pysqlite opens a transaction for them); a WITH may end in one.
 _WRITE = re.compile(r"\s*(?:INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER)\b", re.IGNORECASE)
 _WITH_WRITE = re.compile(r"\s*WITH\b.*\b(?:INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE | re.DOTALL)
-_WRITER_LOCKS: dict[str, threading.Lock] = {}
+_WRITER_LOCKS: dict[str, Turns] = {}
 _WRITER_LOCKS_GUARD = threading.Lock()
 
 
@@ -62,11 +64,43 @@ def set_busy_timeout(dbapi_connection, milliseconds: int) -> None:
         dbapi_connection.busy_timeout_ms = int(milliseconds)
 
 
-def _writer_lock(database: str) -> threading.Lock:
+class Turns:
+    """A lock taken in the order it was asked for: the holder hands it straight to the longest waiting."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._waiting: deque[threading.Lock] = deque()
+        self._held = False
+
+    def acquire(self, timeout: float) -> bool:
+        with self._guard:
+            if not self._held:
+                self._held = True
+                return True
+            turn = threading.Lock()
+            turn.acquire()
+            self._waiting.append(turn)
+        if turn.acquire(timeout=timeout):
+            return True
+        with self._guard:
+            if turn in self._waiting:
+                self._waiting.remove(turn)
+                return False
+        return True  # handed over just as the wait ran out
+
+    def release(self) -> None:
+        with self._guard:
+            if self._waiting:
+                self._waiting.popleft().release()  # still held, by the next in line
+            else:
+                self._held = False
+
+
+def _writer_lock(database: str) -> Turns:
     if database in ("", ":memory:") or database.startswith("file:"):
-        return threading.Lock()  # not a file other connections can name the same way
+        return Turns()  # not a file other connections can name the same way
     with _WRITER_LOCKS_GUARD:
-        return _WRITER_LOCKS.setdefault(os.path.realpath(database), threading.Lock())
+        return _WRITER_LOCKS.setdefault(os.path.realpath(database), Turns())
 
 
 class WriterQueue(sqlite3.Connection):

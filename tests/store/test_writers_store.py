@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 import sqlalchemy as sa
 
-from backinstock.store.engine import create_store_engine, set_busy_timeout
+from backinstock.store.engine import Turns, create_store_engine, set_busy_timeout
 
 
 @pytest.fixture
@@ -59,3 +62,25 @@ def test_every_way_a_write_ends_hands_the_turn_on(sqlite_url, end):
         waiting.commit()
     connection.close()
     assert _count(second) == (2 if end == "autocommit" else 1)
+
+
+def test_turns_are_taken_in_the_order_asked_for():
+    turns, order = Turns(), []
+    assert turns.acquire(timeout=1)
+
+    def wait_then_take(name: str) -> None:
+        assert turns.acquire(timeout=10)
+        order.append(name)
+        turns.release()
+
+    waiters = []
+    for name in ("first", "second", "third"):
+        waiters.append(threading.Thread(target=wait_then_take, args=(name,)))
+        waiters[-1].start()
+        while len(turns._waiting) < len(waiters):  # in line before the next one asks
+            time.sleep(0.001)
+    turns.release()
+    for waiter in waiters:
+        waiter.join(10)
+    assert order == ["first", "second", "third"]
+    assert turns.acquire(timeout=0.01)  # free again once the last one handed it on
