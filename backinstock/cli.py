@@ -34,7 +34,8 @@ def _migrate(_options: argparse.Namespace) -> int:
 def _serve(options: argparse.Namespace) -> int:
     """The storefront app, the console and, unless told not to, Dagster's UI and daemon (`dagster dev`)."""
     _migrate(options)
-    commands = [[sys.executable, "-m", "storefront"], [sys.executable, "-m", "dashboards"]]
+    storefront = [sys.executable, "-m", "storefront", "--workers", str(options.storefront_workers)]
+    commands = [storefront, [sys.executable, "-m", "dashboards"]]
     if not options.no_dagster:
         commands.append([sys.executable, "-m", "orchestration.dev", "--port", str(options.dagster_port)])
     processes = [subprocess.Popen(command, env=os.environ.copy()) for command in commands]
@@ -134,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the storefront app, the console and Dagster's UI")
     serve.add_argument("--no-dagster", action="store_true", help="only the storefront app and the console")
     serve.add_argument("--dagster-port", type=int, default=3000)
+    serve.add_argument(
+        "--storefront-workers", type=int, default=1, help="storefront processes (rate limits are shared)"
+    )
     commands.add_parser("dispatch", help="run a dispatcher for a bounded time (see --help)", add_help=False)
     replay = commands.add_parser("replay", help="send dead-letter or held jobs again (audited)")
     which = replay.add_mutually_exclusive_group(required=True)

@@ -31,7 +31,7 @@ from storefront import (
 )
 from storefront.cors import ShopCors
 from storefront.limits import RequestLimits
-from storefront.ratelimit import RateLimiter
+from storefront.ratelimit import RateLimiter, limits_file
 from storefront.state import store_of
 
 
@@ -52,10 +52,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 yield
         finally:
             app.state.engine.dispose()
+            app.state.limiter.close()
 
     app = FastAPI(title="Back in Stock storefront", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings = settings
-    app.state.limiter = RateLimiter()
+    app.state.limiter = RateLimiter(limits_file(settings.data_dir))  # shared by the workers
     unsubscribing.install(app)
     errors.install(app)
     app.include_router(api.router)

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -74,6 +75,18 @@ class StorefrontProcess(Storefront):
 def storefront_process(settings: Settings, tmp_path: Path) -> Iterator[StorefrontProcess]:
     """`python -m storefront` in its own process, configured by environment variables as in production,
     its output (access log included) in a file."""
+    with serve_process(settings, tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+def storefront_processes(settings: Settings, tmp_path: Path):
+    """`serve_process` on this test's settings: `with storefront_processes(workers=2) as running: ...`."""
+    return partial(serve_process, settings, tmp_path)
+
+
+@contextmanager
+def serve_process(settings: Settings, tmp_path: Path, workers: int = 1) -> Iterator[StorefrontProcess]:
     clock = FileClock(tmp_path / "clock")
     clock.set(NOW)
     port = free_port()
@@ -96,7 +109,10 @@ def storefront_process(settings: Settings, tmp_path: Path) -> Iterator[Storefron
     log = tmp_path / "storefront.log"
     with log.open("w") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "storefront"], env=environment, stdout=output, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "storefront", "--workers", str(workers)],
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     try:
