@@ -324,7 +324,7 @@ def main() -> None:
                             figures.append(run_wrk(url, kind, lines, options.connections, options.seconds))
                         loads.append(os.getloadavg()[0])
                         cycles.stop.set()
-                        cycles.join()
+                    cycles.join()  # the cycle under way ends outside the lock
                 finally:
                     storefront.terminate()
                     storefront.wait(30)
