@@ -303,6 +303,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     store_url: str = ""  # operational store; empty means SQLite at data_dir/backinstock.db
     warehouse_path: Path | None = None  # empty means data_dir/warehouse.duckdb
+    # DuckDB's memory_limit in dbt's runs: the detection rebuild at 100k variants peaks under 2 GiB with it
+    # (bigger builds spill to disk); dbt_project/profiles.yml has the same default for dbt run by hand
+    duckdb_memory_limit: str = "1536MB"
     marts_dir: Path | None = None  # published marts (Parquet) for the web apps; data_dir/marts
     secret_key: SecretStr = SecretStr("")  # empty: generated once into data_dir/secret_key
     # Keys that signed links already sent: they still verify until removed from this list (rotation).

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import duckdb
 
+from backinstock.settings import Settings
 from orchestration.defs.dbt.project import DBT_EXECUTABLE, DBT_PROJECT_DIR
 from orchestration.warehouse import ensure_raw_schema
 
@@ -37,6 +38,7 @@ SHOP = "bench.myshopify.com"
 START = datetime(2026, 1, 1)
 LOCATIONS = ((1, True, True), (2, True, True), (3, True, False))  # number, active, fulfils online orders
 DETECTION = "+target_releases +restock_late_data"
+STEPS = ("generate", "rebuild", "cycle")
 
 
 def generate(path: Path, variants: int, days: int, changes_per_day: float, subscriptions: int) -> datetime:
@@ -185,38 +187,40 @@ def dbt_build(
 
 
 def measure(days: int, options: argparse.Namespace, folder: Path) -> dict:
+    """The steps asked for of one history length; what earlier steps measured is kept in `folder`."""
     warehouse = folder / f"warehouse_{days}d.duckdb"
-    end = generate(warehouse, options.variants, days, options.changes_per_day, options.subscriptions)
+    saved = folder / f"results_{days}d.json"
+    result = json.loads(saved.read_text()) if saved.exists() else {"days": days}
+    if "generate" in options.steps:
+        end = generate(warehouse, options.variants, days, options.changes_per_day, options.subscriptions)
+        result = {"days": days, "end": end.isoformat()}
+    end = datetime.fromisoformat(result["end"])
     target = folder / f"target_{days}"
     limit = options.memory_limit
-    floor = dbt_build(warehouse, target, end, limit, "--select", "stg_shopify__shops")
-    rebuild_vars = json.dumps({"rebuild_decisions": True})
-    rebuild = dbt_build(
-        warehouse, target, end, limit, "--select", DETECTION, "--full-refresh", "--vars", rebuild_vars
-    )
-    delta_end = end + timedelta(minutes=15)
-    with duckdb.connect(str(warehouse)) as connection:
-        connection.execute("SET TimeZone = 'UTC'")
-        newest_webhook = connection.execute("SELECT max(id) FROM raw_app.webhook_inbox").fetchone()[0]
-        per_15_minutes = int(options.variants * len(LOCATIONS) * options.changes_per_day / 96)
-        append_webhooks(connection, newest_webhook, per_15_minutes, end, delta_end, options.variants)
-        newest_signup = connection.execute("SELECT max(id) FROM raw_app.subscriptions").fetchone()[0]
-        signups = max(options.subscriptions // (days * 96), 1)
-        append_subscriptions(connection, newest_signup, signups, end, delta_end, options.variants)
-    cycle = dbt_build(warehouse, target, delta_end, limit, "--select", DETECTION)
-    with duckdb.connect(str(warehouse), read_only=True) as connection:
-        facts, restocks = connection.execute(
-            "SELECT (SELECT count(*) FROM int_inventory_facts), (SELECT count(*) FROM restock_events)"
-        ).fetchone()
-    warehouse.unlink()
-    return {
-        "days": days,
-        "facts": facts,
-        "restocks": restocks,
-        "floor": floor,
-        "rebuild": rebuild,
-        "cycle": cycle,
-    }
+    if "rebuild" in options.steps:
+        result["floor"] = dbt_build(warehouse, target, end, limit, "--select", "stg_shopify__shops")
+        rebuild_vars = json.dumps({"rebuild_decisions": True})
+        result["rebuild"] = dbt_build(
+            warehouse, target, end, limit, "--select", DETECTION, "--full-refresh", "--vars", rebuild_vars
+        )
+    if "cycle" in options.steps:
+        delta_end = end + timedelta(minutes=15)
+        with duckdb.connect(str(warehouse)) as connection:
+            connection.execute("SET TimeZone = 'UTC'")
+            newest_webhook = connection.execute("SELECT max(id) FROM raw_app.webhook_inbox").fetchone()[0]
+            per_15_minutes = int(options.variants * len(LOCATIONS) * options.changes_per_day / 96)
+            append_webhooks(connection, newest_webhook, per_15_minutes, end, delta_end, options.variants)
+            newest_signup = connection.execute("SELECT max(id) FROM raw_app.subscriptions").fetchone()[0]
+            signups = max(options.subscriptions // (days * 96), 1)
+            append_subscriptions(connection, newest_signup, signups, end, delta_end, options.variants)
+        result["cycle"] = dbt_build(warehouse, target, delta_end, limit, "--select", DETECTION)
+        with duckdb.connect(str(warehouse), read_only=True) as connection:
+            result["facts"], result["restocks"] = connection.execute(
+                "SELECT (SELECT count(*) FROM int_inventory_facts), (SELECT count(*) FROM restock_events)"
+            ).fetchone()
+        warehouse.unlink()
+    saved.write_text(json.dumps(result))
+    return result
 
 
 def main() -> None:
@@ -225,33 +229,45 @@ def main() -> None:
     parser.add_argument("--variants", type=int, default=100_000)
     parser.add_argument("--changes-per-day", type=float, default=1.0)
     parser.add_argument("--subscriptions", type=int, default=1_000_000)
-    # DuckDB's memory_limit for every dbt run (BACKINSTOCK_DUCKDB_MEMORY_LIMIT; '80%' is DuckDB's default)
-    parser.add_argument("--memory-limit", default="1536MB")
+    # DuckDB's memory_limit for every dbt run: the product's default (settings.duckdb_memory_limit)
+    parser.add_argument("--memory-limit", default=Settings.model_fields["duckdb_memory_limit"].default)
+    # a long run split into shorter ones (each under the shared benchmark lock): --folder keeps the warehouse
+    # and the figures between `--steps generate`, `--steps rebuild` and `--steps cycle`; `--steps` alone
+    # prints what was measured
+    parser.add_argument("--steps", nargs="*", choices=STEPS, default=list(STEPS))
+    parser.add_argument("--folder", type=Path)
     options = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        results = [measure(days, options, Path(folder)) for days in options.days]
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = options.folder or Path(temporary)
+        folder.mkdir(parents=True, exist_ok=True)
+        results = [measure(days, options, folder) for days in options.days]
     print(
         f"{options.variants:,} variants x {len(LOCATIONS)} locations, {options.changes_per_day:g} change"
         f" per level per day, {options.subscriptions:,} subscriptions,"
         f" DuckDB memory_limit {options.memory_limit}"
     )
     for result in results:
-        floor, rebuild, cycle = result["floor"], result["rebuild"], result["cycle"]
-        print(f"{result['days']:>3} days ({result['facts']:,} facts, {result['restocks']:,} restocks):")
-        for label, figures in (("rebuild (full refresh)", rebuild), ("one 15-minute cycle", cycle)):
-            print(
-                f"    {label:<25} {figures['seconds']:7.1f} s   peak RSS {figures['peak_rss_mib']:5.0f} MiB"
-                f"   nodes {figures['nodes_seconds']:6.1f} s"
-            )
-        for label, figures in (("slowest in the rebuild", rebuild), ("slowest in the cycle", cycle)):
-            where = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in figures["slowest"])
-            print(f"    {label:<25} {where}")
-        ratio = cycle["seconds"] / floor["seconds"]
-        print(
-            f"    {'baseline: bare dbt build':<25} {floor['seconds']:7.1f} s   cycle / baseline {ratio:.2f}"
-        )
-    if len(results) > 1:
-        first, last = results[0], results[-1]
+        figures_of = {"rebuild": result.get("rebuild"), "cycle": result.get("cycle")}
+        facts, restocks = result.get("facts", 0), result.get("restocks", 0)
+        print(f"{result['days']:>3} days ({facts:,} facts, {restocks:,} restocks):")
+        for label, figures in figures_of.items():
+            if figures:
+                print(
+                    f"    {label:<25} {figures['seconds']:7.1f} s"
+                    f"   peak RSS {figures['peak_rss_mib']:5.0f} MiB"
+                    f"   nodes {figures['nodes_seconds']:6.1f} s"
+                )
+        for label, figures in figures_of.items():
+            if figures:
+                where = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in figures["slowest"])
+                print(f"    {'slowest in the ' + label:<25} {where}")
+        if "floor" in result:
+            print(f"    {'baseline: bare dbt build':<25} {result['floor']['seconds']:7.1f} s")
+        if "floor" in result and "cycle" in result:
+            print(f"    cycle / baseline {result['cycle']['seconds'] / result['floor']['seconds']:.2f}")
+    cycles = [result for result in results if "cycle" in result]
+    if len(cycles) > 1:
+        first, last = cycles[0], cycles[-1]
         growth = last["cycle"]["seconds"] / first["cycle"]["seconds"]
         nodes = last["cycle"]["nodes_seconds"] / first["cycle"]["nodes_seconds"]
         print(

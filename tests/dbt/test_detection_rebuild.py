@@ -34,6 +34,7 @@ START = datetime(2026, 11, 2)
 DAYS = 3
 CYCLE = timedelta(hours=8)
 REPLAYED_CYCLE = 4
+SLICE_FACTS = 100  # a rebuild's sellable history in several slices of items
 ONLINE, OTHER_ONLINE, POS, INACTIVE = (f"gid://shopify/Location/{n}" for n in (11, 12, 13, 14))
 PRODUCTS = [f"gid://shopify/Product/{n}" for n in range(1, 5)]
 VARIANTS = [f"gid://shopify/ProductVariant/{n}" for n in range(1, 9)]
@@ -379,9 +380,11 @@ def played(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             replayed = (cycle, snapshot(warehouse, DECISIONS))
     last = polls[-1][0]
     incremental = snapshot(warehouse, DECISIONS + DERIVED)
-    build(warehouse, work, last, "--full-refresh")
+    # in slices of a few items each, as a rebuild of a big shop is built (macros/sellable_history.sql)
+    build(warehouse, work, last, "--full-refresh", rebuild_facts_per_slice=SLICE_FACTS)
     kept = snapshot(warehouse, DECISIONS + DERIVED)
-    build(warehouse, work, last, "--full-refresh", rebuild_decisions=True)
+    rebuild = {"rebuild_decisions": True, "rebuild_facts_per_slice": SLICE_FACTS}
+    build(warehouse, work, last, "--full-refresh", **rebuild)
     rebuilt = snapshot(warehouse, DECISIONS + DERIVED)
     assert replayed is not None
     build(warehouse, work, replayed[0])
@@ -406,6 +409,8 @@ def test_the_story_exercises_what_detection_must_get_right(played: dict[str, Any
     assert sources >= {"poll", "webhook", "variant", "product", "location", "rule"}
     states = {row["stock_state"] for row in decided["int_sellable_quantities_historized"]}
     assert states == {"in_stock", "out_of_stock", "not_restockable"}
+    # the rebuild's sellable history was built in several slices, each holding some of the items
+    assert len(decided["int_inventory_facts"]) >= 3 * SLICE_FACTS
 
 
 def differences(expected: list[dict[str, Any]], found: list[dict[str, Any]]) -> str:

@@ -40,13 +40,22 @@ parsed as (
         triggered_at,
         received_at,
         coalesce(_known_at, received_at) as known_at,
-        json_valid(payload) as is_json,
-        case when json_valid(payload) then json_extract_string(payload, '$.location_id') end as location_number,
-        case when json_valid(payload) then json_extract_string(payload, '$.inventory_item_id') end as item_number,
-        case when json_valid(payload) then json_extract_string(payload, '$.available') end as available_text,
-        case when json_valid(payload) then json_extract_string(payload, '$.updated_at') end as updated_at_text
+        is_json,
+        fields[1] as location_number,
+        fields[2] as item_number,
+        fields[3] as available_text,
+        fields[4] as updated_at_text
 
-    from source
+    from (
+        -- each payload parsed once for all four fields (a path each parsed it four times)
+        select
+            *,
+            case
+                when is_json
+                    then json_extract_string(payload, ['$.location_id', '$.inventory_item_id', '$.available', '$.updated_at'])
+            end as fields
+        from (select *, json_valid(payload) as is_json from source) as checked
+    ) as extracted
 
 ),
 

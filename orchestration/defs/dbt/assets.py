@@ -82,6 +82,7 @@ def dbt_models_of(project: DbtProject) -> dg.AssetsDefinition:
         environment = {
             "BACKINSTOCK_WAREHOUSE_PATH": str(loaded.warehouse),
             "BACKINSTOCK_AS_OF": dbt_as_of(clock.now()),
+            "BACKINSTOCK_DUCKDB_MEMORY_LIMIT": loaded.duckdb_memory_limit,
             "DBT_INDIRECT_SELECTION": "buildable",
             "DBT_USE_COLORS": "false",
             "DBT_USE_COLORS_FILE": "false",
