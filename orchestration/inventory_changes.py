@@ -22,9 +22,9 @@ from backinstock.shopify import reads
 from backinstock.shopify.client import ShopifyClient, ShopifyError
 from backinstock.store.tables import LIVE_SUBSCRIPTION, subscriptions
 from orchestration.common import store_engine
-from orchestration.jobs import alerts_job, run_config, run_tags
+from orchestration.jobs import alerts_job
 from orchestration.resources import run_instant
-from orchestration.runs import latest_as_of, run_in_progress
+from orchestration.sensors import alerts_run_for
 
 CHECK_EVERY_SECONDS = 5
 CHECK_DEADLINE_SECONDS = 15.0
@@ -100,24 +100,13 @@ def inventory_changes_sensor(context: dg.SensorEvaluationContext) -> dg.SensorRe
             skip_reason=f"no confirmable change to a variant people wait for{left}", cursor=look_again_from
         )
     confirmed_at = max(change["updated_at"] for change in changes) + debounce
-    covered = latest_as_of(context.instance, alerts_job.name)
-    if covered is not None and covered >= confirmed_at:
-        return dg.SensorResult(
-            skip_reason=f"an alerts run as of {format_instant(covered)} sees these changes",
-            cursor=look_again_from,
-        )
-    if run_in_progress(context.instance, alerts_job.name):
-        return dg.SkipReason("an alerts run is in progress: the confirmed changes wait for the next tick")
-    as_of = format_instant(now)
-    return dg.SensorResult(
-        run_requests=[
-            dg.RunRequest(
-                run_key=f"inventory-changes-{look_again_from}",
-                run_config=run_config(as_of),
-                tags=run_tags("inventory_changes", as_of),
-            )
-        ],
-        cursor=look_again_from,
+    return alerts_run_for(
+        context,
+        confirmable=confirmed_at,
+        now=now,
+        trigger="inventory_changes",
+        key=look_again_from,
+        what="changes",
     )
 
 

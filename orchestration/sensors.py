@@ -99,23 +99,40 @@ def webhook_inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult
     if last is None:
         return dg.SkipReason(f"{len(rows)} inventory webhooks still inside the debounce window")
     confirmable = max(confirmable_at(row, debounce) for row in rows if row.id <= last)
+    return alerts_run_for(
+        context, confirmable=confirmable, now=now, trigger="webhook_inbox", key=str(last), what="webhooks"
+    )
+
+
+def alerts_run_for(
+    context: dg.SensorEvaluationContext,
+    *,
+    confirmable: datetime,
+    now: datetime,
+    trigger: str,
+    key: str,
+    what: str,
+) -> dg.SensorResult | dg.SkipReason:
+    """An alerts run as of `now` for changes confirmable at `confirmable`, the cursor moved to `key`; none
+    when a run as of a late enough instant already sees them (one restock, one run), and none yet while
+    one is in progress (the cursor stays: the next tick asks again)."""
     covered = latest_as_of(context.instance, alerts_job.name)
     if covered is not None and covered >= confirmable:
         return dg.SensorResult(
-            skip_reason=f"an alerts run as of {format_instant(covered)} sees these webhooks", cursor=str(last)
+            skip_reason=f"an alerts run as of {format_instant(covered)} sees these {what}", cursor=key
         )
     if run_in_progress(context.instance, alerts_job.name):
-        return dg.SkipReason("an alerts run is in progress: the confirmed webhooks wait for the next tick")
+        return dg.SkipReason(f"an alerts run is in progress: the confirmed {what} wait for the next tick")
     as_of = format_instant(now)
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
-                run_key=f"webhook-inbox-{last}",
+                run_key=f"{trigger.replace('_', '-')}-{key}",
                 run_config=run_config(as_of),
-                tags=run_tags("webhook_inbox", as_of),
+                tags=run_tags(trigger, as_of),
             )
         ],
-        cursor=str(last),
+        cursor=key,
     )
 
 

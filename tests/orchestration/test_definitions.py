@@ -22,6 +22,14 @@ from orchestration.defs.shopify.checks import CHECK_NAME as GX_CHECK_NAME
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def a_live_instance():
+    """Resolving the definitions reads the current Dagster instance's state storage: these tests give them a
+    live one (run after some sensor tests in the same process, the current one was a disposed instance)."""
+    with dg.instance_for_test():
+        yield
+
+
 @pytest.fixture(scope="module")
 def graph():
     return defs.resolve_asset_graph()
