@@ -22,7 +22,6 @@ import pandas as pd
 from backinstock.privacy import INVENTORY_TOPIC_PREFIX, REDACTED_PAYLOAD
 
 CONTACT_COLUMNS = ("contact", "email", "phone", "customer_email", "customer_phone", "recipient")
-DEVICE_COLUMNS = ("consent_ip", "consent_user_agent", "confirmed_ip", "confirmed_user_agent")
 
 
 def _phone_like(column: str) -> str:
