@@ -1,7 +1,8 @@
 """Two dispatchers on one store with short leases, and a clock that jumps past every lease while they
 send (a machine that froze): leases run out under the workers' feet, each one's lease recovery takes jobs
 from the other mid-flight (queued, being started, awaiting the provider's answer), and still no recipient
-gets a message twice and none is lost (SQLite and PostgreSQL). The forced interleaving at the store level (a
+gets a message twice and none is lost (SQLite and PostgreSQL); a third worker's batch, leased and never
+started, is always there to take back. The forced interleaving at the store level (a
 worker records its attempt while recovery's statement runs) is
 tests/store/test_jobs_store.py::test_recovery_and_a_late_worker_never_both_win."""
 
@@ -16,11 +17,13 @@ from datetime import timedelta
 from dispatch_harness import ScaledClock
 from seed_rows import NOW
 
+from backinstock.store import jobs as job_store
 from simulator.providers import Faults
 
 RECIPIENTS = 150
 LEASE_SECONDS = 2.0  # heartbeat every 0.67 s, recovery every 1 s
 JUMPS = 3  # the clock leaps a lease and a half ahead, this many times, 0.4 s apart
+VANISHED = 10  # jobs leased by a worker that vanished before starting them: recovery must requeue them
 
 
 def test_two_workers_with_short_leases_never_send_twice_and_lose_nothing(delivery):
@@ -37,6 +40,19 @@ def test_two_workers_with_short_leases_never_send_twice_and_lose_nothing(deliver
         )
     )
     clock = ScaledClock(NOW, 1.0)
+    # A third worker claimed a batch and vanished before recording any attempt: whatever the timing of the
+    # jumps below, recovery finds leased jobs with nothing in flight and puts them back.
+    with delivery.engine.begin() as connection:
+        vanished = job_store.claim(
+            connection,
+            lane="sendgrid",
+            channel="email",
+            worker_id="worker-c",
+            lease_seconds=LEASE_SECONDS,
+            now=NOW,
+            limit=VANISHED,
+        )
+    assert len(vanished) == VANISHED
     delivery.clock.follow(clock)
     settings = delivery.with_settings(dispatch={"lease_seconds": LEASE_SECONDS, "batch_size": 20})
     # Worker b looks for expired leases three times as often as worker a renews its own: after a jump,
@@ -64,7 +80,8 @@ def test_two_workers_with_short_leases_never_send_twice_and_lose_nothing(deliver
     for thread in threads:
         thread.join(timeout=90)
     assert set(reports) == {"worker-a", "worker-b"}
-    # Leases did run out under the workers: jobs awaiting an answer were held, others taken back.
+    # Leases did run out under the workers: jobs awaiting an answer were held, others taken back (at least
+    # the vanished worker's).
     held = sum(r.recovered_held for r in reports.values())
     taken_back = sum(r.recovered_requeued + r.lease_lost for r in reports.values())
     assert held > 0 and taken_back > 0, [asdict(r) for r in reports.values()]
