@@ -167,6 +167,7 @@ outbox_messages = sa.Table(
     sa.CheckConstraint(sa.column("status").in_(OUTBOX_STATUSES), name="status"),
     sa.Index(None, "status", "due_at"),
     sa.Index(None, "subscription_id"),
+    sa.Index(None, "shop", "contact", "status"),  # a contact's unsent messages (an unsubscribe cancels them)
 )
 
 # Shopify's mandatory privacy webhooks, acted on: a data request's export for the merchant, a redaction's
