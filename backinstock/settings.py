@@ -306,6 +306,9 @@ class Settings(BaseSettings):
     # DuckDB's memory_limit in dbt's runs: the detection rebuild at 100k variants peaks under 2 GiB with it
     # (bigger builds spill to disk); dbt_project/profiles.yml has the same default for dbt run by hand
     duckdb_memory_limit: str = "1536MB"
+    # CPU priority (nice value) of the warehouse runs (ingest, dbt, DuckDB), below the storefront, the console
+    # and the dispatcher when they share the cores (orchestration/priority.py); 0: the same priority
+    batch_nice: int = Field(default=10, ge=0, le=19)
     marts_dir: Path | None = None  # published marts (Parquet) for the web apps; data_dir/marts
     secret_key: SecretStr = SecretStr("")  # empty: generated once into data_dir/secret_key
     # Keys that signed links already sent: they still verify until removed from this list (rotation).

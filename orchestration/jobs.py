@@ -11,7 +11,9 @@
   alerts path).
 
 Every job runs in one process (the in-process executor): the warehouse steps are serialised by the
-`warehouse` pool anyway, and a step per process re-imports the code location each time.
+`warehouse` pool anyway, and a step per process re-imports the code location each time. The warehouse
+paths are batch work (`PRIORITY_TAG: BATCH`): their runs yield the CPU to the storefront, the console and
+the dispatcher (orchestration/priority.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from orchestration.defs.privacy.assets import warehouse_redactions
 from orchestration.defs.shopify.assets import orders
 from orchestration.defs.shopify.checks import checks as gx_checks
 from orchestration.defs.shopify.checks import inventory_levels_check, orders_check, variants_check
+from orchestration.priority import BATCH, PRIORITY_TAG
 
 # The GX checks: importing Great Expectations alone costs seconds, too slow for the alerts path. The orders
 # check runs in the analytics job, where a failing orders batch blocks the KPI marts; the others on their own.
@@ -61,7 +64,7 @@ alerts_job = dg.define_asset_job(
     "alerts",
     selection=ALERTS - GX_CHECKS - DETECTION_TESTS,
     executor_def=dg.in_process_executor,
-    tags={PATH_TAG: "alerts"},
+    tags={PATH_TAG: "alerts", PRIORITY_TAG: BATCH},
     description="Poll inventory, copy the webhook inbox, detect restocks, freeze targets, enqueue jobs.",
 )
 
@@ -77,7 +80,7 @@ analytics_job = dg.define_asset_job(
     "analytics",
     selection=(ANALYTICS - GX_CHECKS) | ORDERS_CHECK,
     executor_def=dg.in_process_executor,
-    tags={PATH_TAG: "analytics"},
+    tags={PATH_TAG: "analytics", PRIORITY_TAG: BATCH},
     description="Ingest and validate orders, copy jobs and attempts, build attribution and KPI marts.",
 )
 
@@ -86,7 +89,7 @@ quality_job = dg.define_asset_job(
     "data_quality",
     selection=QUALITY_CHECKS,
     executor_def=dg.in_process_executor,
-    tags={PATH_TAG: "data_quality"},
+    tags={PATH_TAG: "data_quality", PRIORITY_TAG: BATCH},
     description="Validate the ingested Shopify batches with Great Expectations.",
 )
 

@@ -10,6 +10,7 @@ from pydantic import PrivateAttr
 from backinstock.clock import parse_instant
 from backinstock.settings import Settings, load_settings
 from orchestration.instance import ensure_warehouse_pool
+from orchestration.priority import BATCH, PRIORITY_TAG, lower_this_thread
 
 
 class BackInStockSettings(dg.ConfigurableResource):
@@ -19,9 +20,13 @@ class BackInStockSettings(dg.ConfigurableResource):
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """Every run needs the settings, so every run puts the warehouse pool's limit on its instance
-        before its first step claims a slot."""
+        before its first step claims a slot, and a batch run (a warehouse path) lowers its CPU priority
+        before its first step starts DuckDB or dbt (orchestration/priority.py)."""
         if context.instance is not None:
             ensure_warehouse_pool(context.instance)
+        run = context.dagster_run
+        if run is not None and run.tags.get(PRIORITY_TAG) == BATCH:
+            lower_this_thread(self.load().batch_nice)
 
     def load(self) -> Settings:
         return load_settings(self.config_file or None)
