@@ -263,6 +263,9 @@ class StorefrontSettings(BaseModel):
     unsubscribe_wait_seconds: float = Field(default=2.0, gt=0, le=20)
     unsubscribe_writers: int = Field(default=4, ge=1)
     spool_apply_seconds: float = Field(default=5.0, gt=0)
+    # Threads doing the store work of signups and unsubscribes (storefront/store_threads.py); 0: one on
+    # SQLite (one writer at a time), four on PostgreSQL.
+    store_threads: int = Field(default=0, ge=0, le=64)
 
 
 class ConsentSettings(BaseModel):

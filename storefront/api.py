@@ -11,6 +11,8 @@ where `double_opt_in` is the shop's setting, so the answer tells nothing about t
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
@@ -20,16 +22,15 @@ from storefront.cors import origin_error
 from storefront.errors import FieldError, InvalidInput, documented, refused
 from storefront.proxy import app_proxy, proxied_shop
 from storefront.ratelimit import client_ip
-from storefront.state import now_of, settings_of, store_of, user_agent
+from storefront.state import in_store_thread, now_of, settings_of, store_of, user_agent
 from storefront.validation import (
     CHANNELS,
     LOCALE_SHAPE,
     EventRequest,
     SubscriptionRequest,
+    checked_subscription,
     event_errors,
     normalise_locale,
-    normalised_contact,
-    subscription_errors,
 )
 
 CONSENT_METHOD = "storefront_form"
@@ -94,16 +95,16 @@ def consent_text(
 
 
 @router.post("/api/subscriptions", status_code=202, responses=ERRORS)
-def create_subscription(body: SubscriptionRequest, request: Request) -> JSONResponse:
-    """Ask for an alert; answered 202 alike whatever became of it (see the module docstring)."""
+async def create_subscription(body: SubscriptionRequest, request: Request) -> JSONResponse:
+    """Ask for an alert; answered 202 alike whatever became of it (see the module docstring). Checked
+    on the event loop; the store work runs on the store threads."""
     settings = settings_of(request)
     limits = settings.storefront
     _limit(request, [("signups per IP", _ip(request), limits.signups_per_ip)])
     body.shop = _acting_shop(request, body.shop)
-    errors = subscription_errors(body, settings)
+    contact, errors = checked_subscription(body, settings)
     if errors:
         raise InvalidInput(errors)
-    contact = normalised_contact(body)
     if body.website:  # the honeypot: answered like a signup, nothing stored
         return _accepted(request, body.shop)
     _limit(
@@ -113,7 +114,11 @@ def create_subscription(body: SubscriptionRequest, request: Request) -> JSONResp
             ("signups per shop", body.shop, limits.signups_per_shop),
         ],
     )
-    now = now_of(request)
+    await in_store_thread(request, _sign_up, request, body, contact, now_of(request))
+    return _accepted(request, body.shop)
+
+
+def _sign_up(request: Request, body: SubscriptionRequest, contact: str, now: datetime) -> None:
     locale = normalise_locale(body.locale)
     with store_of(request).begin() as connection:
         variant = catalog.find_variant(connection, body.shop, body.variant_id)
@@ -131,7 +136,7 @@ def create_subscription(body: SubscriptionRequest, request: Request) -> JSONResp
                 raise InvalidInput([FieldError("consent_version", "not a consent text of this shop")])
         consent.sign_up(
             connection,
-            settings,
+            settings_of(request),
             shop=body.shop,
             variant_id=variant["variant_id"],
             product_id=variant["product_id"],
@@ -149,7 +154,6 @@ def create_subscription(body: SubscriptionRequest, request: Request) -> JSONResp
             ),
             now=now,
         )
-    return _accepted(request, body.shop)
 
 
 @router.post("/api/events", status_code=202, responses=ERRORS)

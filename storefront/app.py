@@ -33,6 +33,7 @@ from storefront.cors import ShopCors
 from storefront.limits import RequestLimits
 from storefront.ratelimit import RateLimiter, limits_file
 from storefront.state import store_of
+from storefront.store_threads import StoreThreads, thread_count
 
 
 def _ping(engine: sa.Engine) -> None:
@@ -47,10 +48,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = await run_in_threadpool(open_store, settings)
+        app.state.store_threads = StoreThreads(
+            thread_count(settings.storefront.store_threads, app.state.engine.dialect.name)
+        )
         try:
             async with unsubscribing.applying_spool(app):
                 yield
         finally:
+            await run_in_threadpool(app.state.store_threads.close)
             app.state.engine.dispose()
             app.state.limiter.close()
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any, TypeVar
 
 from fastapi import Request
 from sqlalchemy import Engine
 
 from backinstock.settings import Settings
+
+Result = TypeVar("Result")
 
 
 def settings_of(request: Request) -> Settings:
@@ -16,6 +20,11 @@ def settings_of(request: Request) -> Settings:
 
 def store_of(request: Request) -> Engine:
     return request.app.state.engine
+
+
+async def in_store_thread(request: Request, function: Callable[..., Result], *arguments: Any) -> Result:
+    """`function(*arguments)` on the app's store threads (storefront/store_threads.py)."""
+    return await request.app.state.store_threads.run(function, *arguments)
 
 
 def now_of(request: Request) -> datetime:

@@ -1,8 +1,9 @@
 """Honouring a one-click unsubscribe whatever the store is doing: never a 5xx, never lost.
 
-The request is tried against the store for at most `[storefront] unsubscribe_wait_seconds`, a few writers at
-a time (`unsubscribe_writers`: SQLite has one writer anyway, and a queue of threads waiting on a lock would
-only make every request slow), retrying while the store is busy. When the time is up it is spooled
+The request is tried against the store for at most `[storefront] unsubscribe_wait_seconds` (waiting for a
+store thread, storefront/store_threads.py, counts), a few writers at a time (`unsubscribe_writers`: SQLite
+has one writer anyway, and a queue of threads waiting on a lock would only make every request slow),
+retrying while the store is busy. When the time is up it is spooled
 (`backinstock.unsubscribes.Spool`: appended and fsynced) and the person gets the same answer. While a
 request is finding the store busy, the others are spooled at once rather than queueing behind it (a person
 waits milliseconds, not seconds, while a long write holds the store). The app applies
@@ -24,7 +25,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from backinstock.unsubscribes import Spool, Unsubscribe, apply, bounded_wait, spool_of
 from storefront.errors import describe
-from storefront.state import settings_of, store_of
+from storefront.state import in_store_thread, settings_of, store_of
 
 APPLIED = "applied"
 SPOOLED = "spooled"
@@ -50,14 +51,17 @@ async def honour(request: Request, unsubscribe: Unsubscribe) -> str:
         deadline = 0.0
     while (remaining := deadline - time.monotonic()) > 0:
         try:
-            await asyncio.wait_for(writers.acquire(), remaining)
+            async with asyncio.timeout(remaining):  # (a timer, not a task per wait as wait_for makes)
+                await writers.acquire()
         except TimeoutError:
             break
         try:
-            found = await run_in_threadpool(_apply_waiting_at_most, engine, unsubscribe, remaining)
+            # The store threads may all be busy with other requests: the wait for one counts too.
+            async with asyncio.timeout(deadline - time.monotonic()):
+                found = await in_store_thread(request, _apply_by, engine, unsubscribe, deadline)
             state.store_busy_until = 0.0
             return APPLIED if found else UNKNOWN
-        except STORE_BUSY as error:
+        except (*STORE_BUSY, TimeoutError) as error:
             state.store_busy_until = max(state.store_busy_until, time.monotonic() + wait)
             log.warning("unsubscribe: store busy (%s), retrying", describe(error))
         finally:
@@ -69,7 +73,12 @@ async def honour(request: Request, unsubscribe: Unsubscribe) -> str:
     return SPOOLED
 
 
-def _apply_waiting_at_most(engine: sa.Engine, unsubscribe: Unsubscribe, seconds: float) -> bool:
+def _apply_by(engine: sa.Engine, unsubscribe: Unsubscribe, deadline: float) -> bool:
+    """Apply it waiting for the store until `deadline` (monotonic) at most; TimeoutError when the store
+    thread took it up too late (the request has been spooled meanwhile: applying twice changes nothing)."""
+    seconds = deadline - time.monotonic()
+    if seconds <= 0:
+        raise TimeoutError("no time left to wait for the store")
     with bounded_wait(engine, seconds) as connection:
         return apply(connection, unsubscribe)
 

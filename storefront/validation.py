@@ -158,17 +158,22 @@ def _variant_error(variant_id: str | int) -> FieldError | None:
     return FieldError("variant_id", "must be a variant id (a number or gid://shopify/ProductVariant/N)")
 
 
-def subscription_errors(request: SubscriptionRequest, settings: Settings) -> list[FieldError]:
-    """Everything wrong with a signup that can be told without the store."""
+def checked_subscription(request: SubscriptionRequest, settings: Settings) -> tuple[str, list[FieldError]]:
+    """The signup's contact, normalised (validated once: email-validator is a good part of a signup's
+    cost), and everything wrong with the signup that can be told without the store."""
     errors = [_shop_error(settings, request.shop), _variant_error(request.variant_id)]
+    normalised = ""
     if request.channel not in CHANNELS:
         errors.append(FieldError("channel", f"must be one of: {', '.join(CHANNELS)}"))
     else:
         contact = normalised_contact(request)
-        errors.append(contact if isinstance(contact, FieldError) else None)
+        if isinstance(contact, FieldError):
+            errors.append(contact)
+        else:
+            normalised = contact
     if not LOCALE_SHAPE.match(request.locale):
         errors.append(FieldError("locale", "must look like a language tag, e.g. en or pt-BR"))
-    return [error for error in errors if error is not None]
+    return normalised, [error for error in errors if error is not None]
 
 
 def event_errors(request: EventRequest, settings: Settings) -> list[FieldError]:
