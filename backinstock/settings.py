@@ -221,6 +221,9 @@ class DispatchSettings(BaseModel):
     backoff_cap_seconds: float = Field(default=3600.0, ge=0)
     retry_after_cap_seconds: float = Field(default=3600.0, gt=0)  # a provider's hint is honoured up to this
     run_seconds: float = Field(default=55.0, gt=0)  # how long `backinstock dispatch` runs by default
+    # The alerts run sends the jobs it enqueued itself, until nothing is due or this long (0: it leaves
+    # them to the dispatch job), so a restock's first messages leave with the run that decided it.
+    after_enqueue_seconds: float = Field(default=10.0, ge=0)
     stock_check: bool = True  # live sellable check through the Shopify client before sending
     stock_check_max_age_seconds: float = Field(default=5.0, ge=0)  # one check serves a variant this long
 

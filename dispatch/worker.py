@@ -113,6 +113,7 @@ class WorkerReport:
     achieved_rate: float = 0.0
     lanes: dict[str, LaneReport] = field(default_factory=dict)
     stopped: str | None = None
+    drained: bool = False  # `until_idle`, and every lane had nothing it could send now before the bound
 
     def count(self, lane: str, what: str, amount: int = 1) -> None:
         setattr(self, what, getattr(self, what) + amount)
@@ -253,6 +254,7 @@ class Worker:
         background = [asyncio.create_task(self.heartbeat()), asyncio.create_task(self.maintenance())]
         try:
             await self.watch(tasks, background, deadline=started + self.for_seconds)
+            self.report.drained = self.until_idle and all(task.done() for task in tasks)
         finally:
             self.stopping.set()
             await asyncio.gather(*tasks, return_exceptions=True)

@@ -24,7 +24,7 @@ from backinstock.store.tables import LIVE_SUBSCRIPTION, subscriptions
 from orchestration.common import store_engine
 from orchestration.jobs import alerts_job
 from orchestration.resources import run_instant
-from orchestration.sensors import alerts_run_for
+from orchestration.sensors import alerts_run_for, launch_ahead
 
 CHECK_EVERY_SECONDS = 5
 CHECK_DEADLINE_SECONDS = 15.0
@@ -78,11 +78,12 @@ def inventory_changes_sensor(context: dg.SensorEvaluationContext) -> dg.SensorRe
     settings = load_settings()
     now = run_instant(settings.clock().now())
     debounce = timedelta(minutes=settings.detection.debounce_minutes)
-    confirmable_until = now - debounce
+    # Changes confirmable a little ahead of now too: their run is launched at once and waits (launch_ahead).
+    confirmable_until = now + launch_ahead(settings) - debounce
     if not context.cursor:
         return dg.SensorResult(
             skip_reason="watching from now on (the poll covers what came before)",
-            cursor=format_instant(confirmable_until),
+            cursor=format_instant(now - debounce),
         )
     since = parse_instant(context.cursor)
     if confirmable_until <= since:

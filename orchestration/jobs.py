@@ -96,12 +96,18 @@ quality_job = dg.define_asset_job(
 JOBS = [alerts_job, dispatch_job, analytics_job, quality_job]
 
 
-def run_config(as_of: str = "", config_file: str = "", dispatch: dict | None = None) -> dict:
+def run_config(
+    as_of: str = "", config_file: str = "", dispatch: dict | None = None, wait_for_as_of: bool = False
+) -> dict:
     """Run config for one run of any path: the instant it decides as of (empty: the settings' clock, else
-    the run's creation), optionally the settings file, and for the dispatch job how long to send."""
+    the run's creation) and whether it waits for that instant (a run launched ahead of it), optionally the
+    settings file, and for the dispatch job how long to send."""
     resources: dict = {}
     if as_of:
-        resources["clock"] = {"config": {"as_of": as_of}}
+        clock: dict = {"as_of": as_of}
+        if wait_for_as_of:
+            clock["wait_for_as_of"] = True
+        resources["clock"] = {"config": clock}
     if config_file:
         resources["settings"] = {"config": {"config_file": config_file}}
     config: dict = {"resources": resources}

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 from pydantic import PrivateAttr
 
-from backinstock.clock import parse_instant
+from backinstock.clock import Clock, format_instant, parse_instant
 from backinstock.settings import Settings, load_settings
 from orchestration.instance import ensure_warehouse_pool
 from orchestration.priority import BATCH, PRIORITY_TAG, lower_this_thread
@@ -32,6 +33,10 @@ class BackInStockSettings(dg.ConfigurableResource):
         return load_settings(self.config_file or None)
 
 
+WAIT_POLL_SECONDS = 0.05
+WAIT_SLACK = timedelta(seconds=60)
+
+
 def run_instant(value: datetime) -> datetime:
     """The instant a run decides as of: whole seconds, floored. The models decide as of whole seconds
     (`dbt_as_of`) and the ingests stamp what they read with the run's instant, so a finer instant would
@@ -40,20 +45,37 @@ def run_instant(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(microsecond=0)
 
 
+def wait_until(clock: Clock, instant: datetime, slack: timedelta = WAIT_SLACK) -> None:
+    """Sleep until `clock` reaches `instant`; an error when it has not within the wait it was due (real
+    seconds) plus `slack` (a simulated clock nobody moves)."""
+    remaining = (instant - clock.now()).total_seconds()
+    deadline = time.monotonic() + remaining + slack.total_seconds()
+    while remaining > 0:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the clock did not reach {format_instant(instant)} in time")
+        time.sleep(min(remaining, WAIT_POLL_SECONDS))
+        remaining = (instant - clock.now()).total_seconds()
+
+
 class CycleClock(dg.ConfigurableResource):
     """The run's `as_of`: every asset of one run decides as of the same instant.
 
     Given explicitly (schedules pass their tick, the demo its simulated time), else read from the
     settings' clock file when one is configured, else the run's creation time, which is the same in
-    every step process.
+    every step process. A run launched ahead of its `as_of` (`wait_for_as_of`: a sensor that saw a
+    restock about to become confirmable) waits for that instant on the settings' clock before its first
+    step: its process starts and imports meanwhile, and it never decides as of a moment not yet passed.
     """
 
     as_of: str = ""
+    wait_for_as_of: bool = False
     settings: BackInStockSettings
     _resolved: datetime | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self._resolved = run_instant(self._given(context))
+        if self.wait_for_as_of:
+            wait_until(self.settings.load().clock(), self._resolved)
 
     def _given(self, context: dg.InitResourceContext) -> datetime:
         if self.as_of:

@@ -18,7 +18,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from backinstock.clock import format_instant, parse_instant, utc
-from backinstock.settings import load_settings
+from backinstock.settings import Settings, load_settings
 from backinstock.store.tables import webhook_inbox
 from orchestration.common import store_engine
 from orchestration.jobs import alerts_job, analytics_job, dispatch_job, run_config, run_tags
@@ -30,8 +30,26 @@ INVENTORY_TOPICS = ("inventory_levels/update", "inventory_levels/connect", "inve
 INBOX_BATCH = 5000
 # After sends, analytics runs at most this often (its schedule covers the rest).
 ANALYTICS_AFTER_SENDS_SPACING = timedelta(minutes=5)
+# An alerts run is launched this long before its restocks can be confirmed, at most (`launch_ahead`).
+LAUNCH_AHEAD = timedelta(seconds=30)
 # A dispatcher started after an enqueue sends at least this long.
 AFTER_ENQUEUE_AT_LEAST = timedelta(seconds=20)
+
+
+def launch_ahead(settings: Settings) -> timedelta:
+    """How long before a restock can be confirmed its alerts run is launched (it waits for that instant,
+    `CycleClock`): the run worker's process start and import of the code location, seconds of CPU, happen
+    during the debounce instead of after it. Only on real time (a simulated clock moves when its driver
+    says), and never past the debounce (a run is never asked for a change not yet seen)."""
+    if settings.clock_file:
+        return timedelta(0)
+    return min(LAUNCH_AHEAD, timedelta(minutes=settings.detection.debounce_minutes))
+
+
+def whole_second_after(instant: datetime) -> datetime:
+    """The first whole second at or after `instant` (runs decide as of whole seconds)."""
+    floored = run_instant(instant)
+    return floored if floored == instant else floored + timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -95,7 +113,7 @@ def webhook_inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult
         return dg.SkipReason("no new inventory webhooks")
     now = run_instant(settings.clock().now())  # the run's own instant: what it confirms, it sees
     debounce = timedelta(minutes=settings.detection.debounce_minutes)
-    last = confirmable_prefix(rows, debounce, now)
+    last = confirmable_prefix(rows, debounce, now + launch_ahead(settings))
     if last is None:
         return dg.SkipReason(f"{len(rows)} inventory webhooks still inside the debounce window")
     confirmable = max(confirmable_at(row, debounce) for row in rows if row.id <= last)
@@ -113,9 +131,10 @@ def alerts_run_for(
     key: str,
     what: str,
 ) -> dg.SensorResult | dg.SkipReason:
-    """An alerts run as of `now` for changes confirmable at `confirmable`, the cursor moved to `key`; none
-    when a run as of a late enough instant already sees them (one restock, one run), and none yet while
-    one is in progress (the cursor stays: the next tick asks again)."""
+    """An alerts run for changes confirmable at `confirmable`, the cursor moved to `key`: as of `now`, or
+    as of `confirmable` (its next whole second) when that is still ahead, launched at once and waiting for
+    it (`launch_ahead`); none when a run as of a late enough instant already sees them (one restock, one
+    run), and none yet while one is in progress (the cursor stays: the next tick asks again)."""
     covered = latest_as_of(context.instance, alerts_job.name)
     if covered is not None and covered >= confirmable:
         return dg.SensorResult(
@@ -123,12 +142,13 @@ def alerts_run_for(
         )
     if run_in_progress(context.instance, alerts_job.name):
         return dg.SkipReason(f"an alerts run is in progress: the confirmed {what} wait for the next tick")
-    as_of = format_instant(now)
+    instant = max(now, whole_second_after(confirmable))
+    as_of = format_instant(instant)
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
                 run_key=f"{trigger.replace('_', '-')}-{key}",
-                run_config=run_config(as_of),
+                run_config=run_config(as_of, wait_for_as_of=instant > now),
                 tags=run_tags(trigger, as_of),
             )
         ],
@@ -136,15 +156,20 @@ def alerts_run_for(
     )
 
 
-def _metadata_count(instance: dg.DagsterInstance, run_id: str, name: str) -> int:
-    """A count a run's materialization reported in its metadata (0 when none did)."""
+def _metadata_value(instance: dg.DagsterInstance, run_id: str, name: str) -> object:
+    """A value a run's materialization reported in its metadata (None when none did)."""
     for record in instance.get_records_for_run(
         run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
     ).records:
         materialization = record.event_log_entry.asset_materialization
         if materialization is not None and name in materialization.metadata:
-            return int(materialization.metadata[name].value)
-    return 0
+            return materialization.metadata[name].value
+    return None
+
+
+def _metadata_count(instance: dg.DagsterInstance, run_id: str, name: str) -> int:
+    """A count a run's materialization reported in its metadata (0 when none did)."""
+    return int(_metadata_value(instance, run_id, name) or 0)
 
 
 @dg.run_status_sensor(
@@ -154,11 +179,15 @@ def _metadata_count(instance: dg.DagsterInstance, run_id: str, name: str) -> int
     request_job=dispatch_job,
     minimum_interval_seconds=5,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Starts the dispatcher at once when an alerts run enqueued jobs and none is running.",
+    description="Starts the dispatcher at once when an alerts run enqueued jobs it could not send all of "
+    "itself and none is running.",
 )
 def dispatch_after_enqueue(context: dg.RunStatusSensorContext) -> dg.RunRequest | dg.SkipReason:
-    if not _metadata_count(context.instance, context.dagster_run.run_id, "jobs_enqueued"):
+    run_id = context.dagster_run.run_id
+    if not _metadata_count(context.instance, run_id, "jobs_enqueued"):
         return dg.SkipReason("the alerts run enqueued nothing")
+    if _metadata_value(context.instance, run_id, "sends_drained"):
+        return dg.SkipReason("the alerts run sent everything that could go now; the schedule does the rest")
     if run_in_progress(context.instance, dispatch_job.name):
         return dg.SkipReason("a dispatcher is running: it claims the new jobs")
     as_of = format_instant(load_settings().clock().now())
@@ -173,14 +202,15 @@ def dispatch_after_enqueue(context: dg.RunStatusSensorContext) -> dg.RunRequest 
 @dg.run_status_sensor(
     name="analytics_after_sends",
     run_status=dg.DagsterRunStatus.SUCCESS,
-    monitored_jobs=[dispatch_job],
+    monitored_jobs=[dispatch_job, alerts_job],
     request_job=analytics_job,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Refreshes the KPI marts after a dispatch run that sent messages.",
+    description="Refreshes the KPI marts after a run that sent messages (a dispatch run, or an alerts run "
+    "that sent the jobs it enqueued).",
 )
 def analytics_after_sends(context: dg.RunStatusSensorContext) -> dg.RunRequest | dg.SkipReason:
     if not _metadata_count(context.instance, context.dagster_run.run_id, "sent"):
-        return dg.SkipReason("the dispatch run sent nothing")
+        return dg.SkipReason(f"the {context.dagster_run.job_name} run sent nothing")
     if run_in_progress(context.instance, alerts_job.name):
         # Alerts first: analytics would hold the warehouse for the length of a full dbt build.
         return dg.SkipReason("an alerts run is going; the analytics schedule picks these sends up")

@@ -7,17 +7,26 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+import pytest
 import sqlalchemy as sa
 from dagster._core.test_utils import create_run_for_test
 
+from backinstock.clock import FileClock, format_instant, parse_instant
 from backinstock.store.engine import create_store_engine
 from backinstock.store.inbox import store_webhook
 from backinstock.store.migrate import upgrade
 from orchestration.defs.notifications.assets import DispatchRun
 from orchestration.jobs import AS_OF_TAG, TRIGGER_TAG
-from orchestration.resources import BackInStockSettings, CycleClock, run_instant
+from orchestration.resources import BackInStockSettings, CycleClock, run_instant, wait_until
 from orchestration.schedules import dispatch_every_minute, dispatch_until, reconciliation_poll
-from orchestration.sensors import InboxRow, confirmable_prefix, observed_at, webhook_inbox_sensor
+from orchestration.sensors import (
+    LAUNCH_AHEAD,
+    InboxRow,
+    confirmable_prefix,
+    observed_at,
+    webhook_inbox_sensor,
+    whole_second_after,
+)
 
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 DEBOUNCE = timedelta(minutes=5)
@@ -136,6 +145,54 @@ def test_on_the_system_clock_a_run_decides_as_of_whole_seconds(tmp_path, monkeyp
         (tmp_path / "clock").write_text((T0 + timedelta(minutes=6, seconds=1)).isoformat())
         (request,) = webhook_inbox_sensor(dg.build_sensor_context(instance=instance)).run_requests
     assert request.tags[AS_OF_TAG] == "2026-11-02T12:06:01Z"
+
+
+def _inventory_webhook(engine, webhook_id: str, at: datetime) -> None:
+    with engine.begin() as store:
+        store_webhook(
+            store, shop="s.myshopify.com", topic="inventory_levels/update", webhook_id=webhook_id,
+            event_id=None, api_version="2026-10", triggered_at=at, now=at,
+            payload=json.dumps({"updated_at": at.isoformat()}),
+        )  # fmt: skip
+
+
+def test_on_real_time_the_run_is_launched_ahead_of_the_confirmable_instant_and_waits_for_it(
+    tmp_path, monkeypatch
+):
+    """The run worker's start and import take seconds: the sensor launches the alerts run up to
+    LAUNCH_AHEAD before the restock can be confirmed, as of that instant and told to wait for it, and the
+    run's clock does wait (it never decides as of a moment not yet passed)."""
+    config = tmp_path / "backinstock.toml"
+    config.write_text(f'data_dir = "{tmp_path}"\n')  # the system clock
+    monkeypatch.setenv("BACKINSTOCK_CONFIG", str(config))
+    engine = create_store_engine(f"sqlite:///{tmp_path / 'backinstock.db'}")
+    upgrade(engine)
+    observed = datetime.now(UTC) - DEBOUNCE + timedelta(seconds=12, microseconds=300_000)
+    _inventory_webhook(engine, "soon", observed)
+    _inventory_webhook(engine, "later", observed + LAUNCH_AHEAD)
+    with dg.instance_for_test() as instance:
+        result = webhook_inbox_sensor(dg.build_sensor_context(instance=instance))
+    (request,) = result.run_requests
+    assert result.cursor == "1", "the second webhook is confirmable only after the launch-ahead window"
+    as_of = parse_instant(request.tags[AS_OF_TAG])
+    assert as_of == whole_second_after(observed + DEBOUNCE) > datetime.now(UTC)
+    clock_config = request.run_config["resources"]["clock"]["config"]
+    assert clock_config == {"as_of": format_instant(as_of), "wait_for_as_of": True}
+
+    soon = whole_second_after(datetime.now(UTC) + timedelta(seconds=1.5))
+    clock = CycleClock(
+        as_of=format_instant(soon), wait_for_as_of=True, settings=BackInStockSettings(config_file=str(config))
+    )
+    clock.setup_for_execution(dg.build_init_resource_context())
+    assert datetime.now(UTC) >= soon and clock.now() == soon
+
+
+def test_a_run_waiting_for_a_clock_nobody_moves_fails_instead_of_hanging(tmp_path):
+    clock = FileClock(tmp_path / "clock")
+    clock.set(T0)
+    wait_until(clock, T0)  # already there: no wait
+    with pytest.raises(RuntimeError, match="did not reach"):
+        wait_until(clock, T0 + timedelta(seconds=0.2), slack=timedelta(seconds=0.3))
 
 
 def test_a_dispatch_run_sends_until_just_before_the_next_tick():

@@ -1,16 +1,20 @@
 """From the released targets to messages: enqueue one job per released target, then dispatch due jobs.
 
 Enqueueing is idempotent (one job per subscription, enforced by the store), so re-running the alerts path,
-or running it after a crash, never creates a second job. Dispatch runs the dispatcher (`dispatch.worker.run`)
-for a bounded time, or until nothing is due; it records outcomes only from the providers' answers. It opens
-only the operational store, never the warehouse: it is outside the warehouse pool and sends while dbt runs.
+or running it after a crash, never creates a second job; the alerts run then sends what it queued itself,
+briefly (`first_sends`), so no restock waits for a dispatch run to start. Dispatch runs the dispatcher
+(`dispatch.worker.run`) for a bounded time, or until nothing is due; it records outcomes only from the
+providers' answers. It opens only the operational store, never the warehouse: it is outside the warehouse
+pool and sends while dbt runs.
 """
 
 from datetime import UTC, datetime
 
 import dagster as dg
+import sqlalchemy as sa
 
 from backinstock.clock import parse_instant, utc
+from backinstock.settings import Settings
 from backinstock.store import tables as store_tables
 from backinstock.store.jobs import enqueue_targets, release_deferred
 from dispatch.worker import run as run_dispatcher
@@ -64,13 +68,15 @@ GROUP BY e.shop, e.variant_id
 )
 def notification_jobs(settings: BackInStockSettings, clock: CycleClock) -> dg.MaterializeResult:
     """Released targets without a job yet become `pending` jobs in the operational store (held-out ones due
-    after the holdout's delay); a variant's deferred jobs go back to the queue at its next restock."""
+    after the holdout's delay); a variant's deferred jobs go back to the queue at its next restock. Then the
+    run sends them itself (`first_sends`): a restock's first messages leave with the run that found it."""
     loaded = settings.load()
     as_of = naive_utc(clock.now())
     with connect(loaded.warehouse, read_only=True) as warehouse:
         targets = fetch_rows(warehouse, NEW_TARGETS, [as_of])
         restocked = fetch_rows(warehouse, RESTOCKED_WITH_DEFERRED_JOBS, [as_of])
-    with store_engine(loaded.operational_store_url).begin() as store:
+    engine = store_engine(loaded.operational_store_url)
+    with engine.begin() as store:
         inserted = enqueue_targets(store, targets, clock.now())
         requeued = sum(
             release_deferred(
@@ -82,9 +88,20 @@ def notification_jobs(settings: BackInStockSettings, clock: CycleClock) -> dg.Ma
             )
             for row in restocked
         )
-    return dg.MaterializeResult(
-        metadata={"targets_read": len(targets), "jobs_enqueued": inserted, "deferred_requeued": requeued}
-    )
+    metadata = {"targets_read": len(targets), "jobs_enqueued": inserted, "deferred_requeued": requeued}
+    return dg.MaterializeResult(metadata={**metadata, **first_sends(engine, loaded, inserted + requeued)})
+
+
+def first_sends(engine: sa.Engine, settings: Settings, queued: int) -> dict[str, int | bool]:
+    """When the run queued jobs, the dispatcher (the same code as the dispatch job's) sends what is due
+    until nothing more can go now, for at most `dispatch.after_enqueue_seconds`: no waiting for a dispatch
+    run to start. Other dispatchers may run at the same time (the store decides who owns each job); what
+    is left (later batches, retries, a paused lane) is the dispatch job's."""
+    bound = settings.dispatch.after_enqueue_seconds
+    if not queued or not bound:
+        return {}
+    report = run_dispatcher(engine, settings, for_seconds=bound, until_idle=True)
+    return {"sent": report.sent, "sends_drained": report.drained}
 
 
 class DispatchRun(dg.Config):
