@@ -60,11 +60,17 @@ PATH_TAG = "backinstock/path"
 TRIGGER_TAG = "backinstock/trigger"
 AS_OF_TAG = "backinstock/as_of"
 
+# Alerts first: of the steps waiting for the warehouse pool's one slot, an alerts run's get it before an
+# analytics or data quality run's (Dagster hands a freed slot to the waiting step of the highest run
+# priority), and the run queue starts alerts runs first. A step holding the slot is never interrupted.
+DAGSTER_PRIORITY_TAG = "dagster/priority"
+ALERTS_PRIORITY = 10
+
 alerts_job = dg.define_asset_job(
     "alerts",
     selection=ALERTS - GX_CHECKS - DETECTION_TESTS,
     executor_def=dg.in_process_executor,
-    tags={PATH_TAG: "alerts", PRIORITY_TAG: BATCH},
+    tags={PATH_TAG: "alerts", PRIORITY_TAG: BATCH, DAGSTER_PRIORITY_TAG: str(ALERTS_PRIORITY)},
     description="Poll inventory, copy the webhook inbox, detect restocks, freeze targets, enqueue jobs.",
 )
 

@@ -204,26 +204,31 @@ def percentile(values: list[float], share: float) -> float:
 
 def stages(home: Path, restocks: list[Restock], debounce: timedelta) -> str:
     """Where one path's time goes, medians over its restocks: from the confirmable instant to the creation
-    of the first alerts run deciding as of it or later, creation to start (queue, process, import), the
-    run, and its end to the provider's acceptance (enqueue to a dispatcher's send)."""
+    of the first alerts run deciding as of it or later (negative: launched ahead), creation to start
+    (queue, process, import), the wait of a run launched ahead for its `as_of`, the run after that, and its
+    end to the provider's acceptance (the run's own sends, else a dispatcher's)."""
     with dg.DagsterInstance.from_config(str(home)) as instance:
         runs = sorted(
             (parse_instant(record.dagster_run.tags[AS_OF_TAG]), record)
             for record in instance.get_run_records(dg.RunsFilter(job_name="alerts"), limit=1000)
             if AS_OF_TAG in record.dagster_run.tags and record.start_time and record.end_time
         )
-    parts: dict[str, list[float]] = {"to run": [], "to start": [], "run": [], "to send": []}
+    parts: dict[str, list[float]] = {"to run": [], "to start": [], "wait": [], "run": [], "to send": []}
     for restock in restocks:
         if restock.at is None or restock.accepted_at is None:
             continue
         confirmable = run_instant(restock.at + debounce)
-        record = next((record for as_of, record in runs if as_of >= confirmable), None)
+        as_of, record = next(
+            ((as_of, record) for as_of, record in runs if as_of >= confirmable), (None, None)
+        )
         if record is None:
             continue
         created = record.create_timestamp.timestamp()
+        ready = max(record.start_time, as_of.timestamp())
         parts["to run"].append(created - confirmable.timestamp())
         parts["to start"].append(record.start_time - created)
-        parts["run"].append(record.end_time - record.start_time)
+        parts["wait"].append(ready - record.start_time)
+        parts["run"].append(record.end_time - ready)
         parts["to send"].append(restock.accepted_at.timestamp() - record.end_time)
     return "  ".join(f"{name} {statistics.median(values):5.1f} s" for name, values in parts.items() if values)
 

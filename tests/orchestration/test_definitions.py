@@ -218,3 +218,36 @@ def test_the_inputs_and_marts_the_business_watches_have_freshness_policies(graph
     assert kpis >= {"kpi_daily", "kpi_summary", "kpi_variants_daily"}
     assert {policies[name].fail_window.to_timedelta() for name in alerts} == {timedelta(minutes=30)}
     assert {policies[name].fail_window.to_timedelta() for name in kpis} == {timedelta(hours=1)}
+
+
+def test_a_waiting_alerts_step_gets_the_warehouse_slot_before_an_analytics_step_waiting_longer():
+    """Alerts first: when the slot is freed, the waiting alerts step (its run's priority) takes it, though
+    an analytics step asked earlier; the analytics step waits for the next free slot."""
+    from dagster._core.execution.plan.instance_concurrency_context import InstanceConcurrencyContext
+    from dagster._core.test_utils import create_run_for_test
+
+    from orchestration.instance import ensure_warehouse_pool
+    from orchestration.jobs import DAGSTER_PRIORITY_TAG, alerts_job, analytics_job
+
+    with dg.instance_for_test() as instance:
+        ensure_warehouse_pool(instance)
+        holding = create_run_for_test(instance, job_name="analytics", tags=analytics_job.tags)
+        analytics = create_run_for_test(instance, job_name="analytics", tags=analytics_job.tags)
+        alerts = create_run_for_test(instance, job_name="alerts", tags=alerts_job.tags)
+        with (
+            InstanceConcurrencyContext(instance, holding) as held,
+            InstanceConcurrencyContext(instance, analytics) as later_analytics,
+            InstanceConcurrencyContext(instance, alerts) as later_alerts,
+        ):
+            assert held.claim(WAREHOUSE_POOL, "dbt_models")
+            assert not later_analytics.claim(WAREHOUSE_POOL, "dbt_models"), "the slot is taken"
+            assert not later_alerts.claim(WAREHOUSE_POOL, "inventory_levels")
+            instance.event_log_storage.free_concurrency_slot_for_step(holding.run_id, "dbt_models")
+            storage = instance.event_log_storage
+            claimed_by_alerts = storage.claim_concurrency_slot(
+                WAREHOUSE_POOL, alerts.run_id, "inventory_levels", int(alerts.tags[DAGSTER_PRIORITY_TAG])
+            )
+            claimed_by_analytics = storage.claim_concurrency_slot(
+                WAREHOUSE_POOL, analytics.run_id, "dbt_models", 0
+            )
+            assert claimed_by_alerts.is_claimed and not claimed_by_analytics.is_claimed
