@@ -78,14 +78,15 @@ def inventory_changes_sensor(context: dg.SensorEvaluationContext) -> dg.SensorRe
     settings = load_settings()
     now = run_instant(settings.clock().now())
     debounce = timedelta(minutes=settings.detection.debounce_minutes)
-    # Changes confirmable a little ahead of now too: their run is launched at once and waits (launch_ahead).
-    confirmable_until = now + launch_ahead(settings) - debounce
     if not context.cursor:
         return dg.SensorResult(
             skip_reason="watching from now on (the poll covers what came before)",
             cursor=format_instant(now - debounce),
         )
     since = parse_instant(context.cursor)
+    # Changes confirmable a little ahead of now too: their run is launched at once and waits for that
+    # instant (launch_ahead), unless some can be confirmed already: those go at once, alone.
+    confirmable_until = now + launch_ahead(settings) - debounce
     if confirmable_until <= since:
         return dg.SkipReason("no change can be confirmed yet")
     changed, unanswered = changed_levels(settings, since)
@@ -94,6 +95,9 @@ def inventory_changes_sensor(context: dg.SensorEvaluationContext) -> dg.SensorRe
         for change in waited_for(settings, changed)
         if since < change["updated_at"] <= confirmable_until
     ]
+    if any(change["updated_at"] <= now - debounce for change in changes):
+        confirmable_until = now - debounce
+        changes = [change for change in changes if change["updated_at"] <= confirmable_until]
     look_again_from = format_instant(confirmable_until)
     if not changes:
         left = f" ({', '.join(unanswered)} did not answer: the poll reads them)" if unanswered else ""

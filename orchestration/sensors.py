@@ -113,7 +113,11 @@ def webhook_inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult
         return dg.SkipReason("no new inventory webhooks")
     now = run_instant(settings.clock().now())  # the run's own instant: what it confirms, it sees
     debounce = timedelta(minutes=settings.detection.debounce_minutes)
-    last = confirmable_prefix(rows, debounce, now + launch_ahead(settings))
+    # What can be confirmed now goes at once; only when nothing can, the run is launched ahead for what
+    # can be soon (an overdue restock never waits for a later one).
+    last = confirmable_prefix(rows, debounce, now)
+    if last is None:
+        last = confirmable_prefix(rows, debounce, now + launch_ahead(settings))
     if last is None:
         return dg.SkipReason(f"{len(rows)} inventory webhooks still inside the debounce window")
     confirmable = max(confirmable_at(row, debounce) for row in rows if row.id <= last)

@@ -12,6 +12,7 @@ from dagster._core.test_utils import create_run_for_test
 from backinstock.store.engine import create_store_engine
 from backinstock.store.migrate import upgrade
 from backinstock.store.subscriptions import Consent, subscribe
+from orchestration import inventory_changes
 from orchestration.inventory_changes import inventory_changes_sensor
 from orchestration.jobs import AS_OF_TAG, TRIGGER_TAG
 from simulator.gids import gid
@@ -97,3 +98,40 @@ def test_a_confirmable_change_to_a_waited_for_variant_starts_one_alerts_run(tmp_
             covered = _tick(tmp_path, instance, changed_at + DEBOUNCE, unwaited.cursor)
             assert not covered.run_requests and "sees these changes" in covered.skip_reason.skip_message
             assert covered.cursor > unwaited.cursor
+
+
+def test_a_change_confirmable_soon_launches_its_run_ahead_unless_one_is_due_now(tmp_path, monkeypatch):
+    """Within `launch_ahead` of its confirmable instant a change gets its run at once, as of that instant
+    and waiting for it; a change that can be confirmed already goes alone, as of now."""
+    world = World(world_config("http://127.0.0.1:9", restore_rate=100_000))
+    store = world.store
+    start = world.config.start
+    first, second = list(store.variants.values())[:2]
+    with serving(world) as url:
+        _configure(tmp_path, url)
+        monkeypatch.setenv("BACKINSTOCK_CONFIG", str(tmp_path / "backinstock.toml"))
+        # On a simulated clock nothing is launched ahead (its driver moves it); here the test moves it.
+        monkeypatch.setattr(inventory_changes, "launch_ahead", lambda settings: timedelta(seconds=30))
+        for variant in (first, second):
+            _wait_for(tmp_path, SHOP, gid("ProductVariant", variant.id), start)
+        with dg.instance_for_test() as instance:
+            cursor = _tick(tmp_path, instance, start + timedelta(hours=1), None).cursor
+            restocked_at = start + timedelta(hours=1, minutes=1)
+            for variant, after in ((first, timedelta(0)), (second, timedelta(seconds=20))):
+                location_id = next(loc for loc, item in store.levels if item == variant.inventory_item_id)
+                store.adjust(location_id, variant.inventory_item_id, 5, restocked_at + after, "restock")
+
+            due = _tick(tmp_path, instance, restocked_at + DEBOUNCE + timedelta(seconds=5), cursor)
+            [request] = due.run_requests
+            assert request.tags[AS_OF_TAG] == (
+                restocked_at + DEBOUNCE + timedelta(seconds=5)
+            ).isoformat().replace("+00:00", "Z"), (
+                "the due change goes now, without the one confirmable in 15 s"
+            )
+            assert "wait_for_as_of" not in request.run_config["resources"]["clock"]["config"]
+
+            ahead = _tick(tmp_path, instance, restocked_at + DEBOUNCE + timedelta(seconds=6), due.cursor)
+            [request] = ahead.run_requests
+            confirmable = restocked_at + timedelta(seconds=20) + DEBOUNCE
+            assert request.tags[AS_OF_TAG] == confirmable.isoformat().replace("+00:00", "Z")
+            assert request.run_config["resources"]["clock"]["config"]["wait_for_as_of"] is True

@@ -168,12 +168,18 @@ def test_on_real_time_the_run_is_launched_ahead_of_the_confirmable_instant_and_w
     engine = create_store_engine(f"sqlite:///{tmp_path / 'backinstock.db'}")
     upgrade(engine)
     observed = datetime.now(UTC) - DEBOUNCE + timedelta(seconds=12, microseconds=300_000)
+    _inventory_webhook(engine, "due", observed - timedelta(seconds=15))
     _inventory_webhook(engine, "soon", observed)
     _inventory_webhook(engine, "later", observed + LAUNCH_AHEAD)
     with dg.instance_for_test() as instance:
-        result = webhook_inbox_sensor(dg.build_sensor_context(instance=instance))
+        overdue = webhook_inbox_sensor(dg.build_sensor_context(instance=instance))
+        result = webhook_inbox_sensor(dg.build_sensor_context(instance=instance, cursor="1"))
+    # A restock that can be confirmed already goes at once, alone: it never waits for a later one.
+    assert overdue.cursor == "1"
+    assert "wait_for_as_of" not in overdue.run_requests[0].run_config["resources"]["clock"]["config"]
+    assert parse_instant(overdue.run_requests[0].tags[AS_OF_TAG]) <= datetime.now(UTC)
     (request,) = result.run_requests
-    assert result.cursor == "1", "the second webhook is confirmable only after the launch-ahead window"
+    assert result.cursor == "2", "the third webhook is confirmable only after the launch-ahead window"
     as_of = parse_instant(request.tags[AS_OF_TAG])
     assert as_of == whole_second_after(observed + DEBOUNCE) > datetime.now(UTC)
     clock_config = request.run_config["resources"]["clock"]["config"]
