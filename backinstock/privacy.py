@@ -461,14 +461,17 @@ def _installation(connection: sa.Connection, shop: str, now: datetime, **values:
     connection.execute(sa.insert(table).values(shop=shop, updated_at=now, **values))
 
 
+# Built once: every signup asks it.
+_UNINSTALLED = sa.select(t.shop_installations.c.shop).where(
+    t.shop_installations.c.shop.in_(sa.bindparam("shops", expanding=True)),
+    t.shop_installations.c.uninstalled_at.is_not(None),
+)
+
+
 def uninstalled_shops(connection: sa.Connection, shops: Iterable[str]) -> set[str]:
-    """Of these shops, those that uninstalled the app: nothing is sent for them."""
-    table = t.shop_installations
-    return set(
-        connection.execute(
-            sa.select(table.c.shop).where(table.c.shop.in_(set(shops)), table.c.uninstalled_at.is_not(None))
-        ).scalars()
-    )
+    """Of these shops, those that uninstalled the app (and did not install it again): nothing is sent for
+    them, and their storefronts take no signups."""
+    return set(connection.execute(_UNINSTALLED, {"shops": sorted(set(shops))}).scalars())
 
 
 # --- retention ---------------------------------------------------------------------------------------------

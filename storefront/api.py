@@ -16,7 +16,7 @@ from datetime import datetime
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from backinstock import consent
+from backinstock import consent, privacy
 from backinstock.store import catalog, consent_texts, subscriptions, tracking
 from storefront.cors import origin_error
 from storefront.errors import FieldError, InvalidInput, documented, refused
@@ -34,6 +34,7 @@ from storefront.validation import (
 )
 
 CONSENT_METHOD = "storefront_form"
+UNINSTALLED_SHOP = "this shop has uninstalled the app: it takes no alerts"
 ERRORS = documented(400, 401, 403, 413, 422, 429, 503)
 
 router = APIRouter()
@@ -121,6 +122,8 @@ async def create_subscription(body: SubscriptionRequest, request: Request) -> JS
 def _sign_up(request: Request, body: SubscriptionRequest, contact: str, now: datetime) -> None:
     locale = normalise_locale(body.locale)
     with store_of(request).begin() as connection:
+        if privacy.uninstalled_shops(connection, [body.shop]):
+            raise InvalidInput([FieldError("shop", UNINSTALLED_SHOP)])
         variant = catalog.find_variant(connection, body.shop, body.variant_id)
         if variant is None:
             raise InvalidInput([FieldError("variant_id", "unknown variant for this shop")])

@@ -5,9 +5,11 @@ import pytest
 import sqlalchemy as sa
 from seed_rows import NOW, SHOP, variant_row
 
+from backinstock import privacy
 from backinstock.store import consent_texts, suppressions
 from backinstock.store.catalog import upsert_variants
-from backinstock.store.tables import subscriptions, tracking_events
+from backinstock.store.tables import outbox_messages, subscriptions, tracking_events
+from storefront.api import UNINSTALLED_SHOP
 
 SIGNUP = {"shop": SHOP, "variant_id": "gid://shopify/ProductVariant/1", "email": "Ada@Example.com"}
 
@@ -174,3 +176,21 @@ def test_bad_events_name_the_field(storefront, store_engine, change, field):
 
 def test_health(storefront):
     assert storefront.client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_a_shop_that_uninstalled_the_app_takes_no_signups_until_it_installs_again(storefront, store_engine):
+    """Between `app/uninstalled` and the erasure nothing is sent for the shop: a signup would wait for a
+    confirmation that never leaves. It is refused, naming the shop, and nothing is stored."""
+    with store_engine.begin() as connection:
+        privacy.uninstall(connection, storefront.settings, shop=SHOP, now=NOW)
+    refused = storefront.client.post("/api/subscriptions", json=SIGNUP)
+    assert refused.status_code == 422
+    assert refused.json() == {"errors": [{"field": "shop", "message": UNINSTALLED_SHOP}]}
+    assert stored_subscriptions(store_engine) == []
+    with store_engine.connect() as connection:
+        assert connection.execute(sa.select(sa.func.count()).select_from(outbox_messages)).scalar() == 0
+
+    with store_engine.begin() as connection:
+        privacy.reinstall(connection, shop=SHOP, now=NOW)
+    assert storefront.client.post("/api/subscriptions", json=SIGNUP).status_code == 202
+    assert [row.contact for row in stored_subscriptions(store_engine)] == ["ada@example.com"]
