@@ -34,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -87,15 +88,21 @@ def load_average() -> str:
 
 def open_the_store(world: DemoWorld, home: Path) -> None:
     """The first alerts run, in process and before the daemon: the catalog reaches the operational store
-    (the storefront takes signups only for known variants) and dbt's manifest is built."""
+    (the storefront takes signups only for known variants) and dbt's manifest is built. On a thread of its
+    own: a warehouse run lowers its thread's CPU priority (`batch_nice`), which the daemon started from the
+    main thread afterwards would inherit, every run it launches with it."""
     from orchestration.definitions import defs
 
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        as_of = format_instant(datetime.now(UTC))
-        result = defs.resolve_job_def("alerts").execute_in_process(
-            run_config=run_config(as_of, str(world.config_file)), instance=instance
-        )
-    assert result.success
+    def first_run() -> None:
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            as_of = format_instant(datetime.now(UTC))
+            result = defs.resolve_job_def("alerts").execute_in_process(
+                run_config=run_config(as_of, str(world.config_file)), instance=instance
+            )
+        assert result.success
+
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        thread.submit(first_run).result()
 
 
 def restockable_variants(world: DemoWorld) -> list[str]:
