@@ -10,6 +10,7 @@ webhook's arrival) has passed for the next inbox rows, and the cursor moves past
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,6 +33,8 @@ INBOX_BATCH = 5000
 ANALYTICS_AFTER_SENDS_SPACING = timedelta(minutes=5)
 # An alerts run is launched this long before its restocks can be confirmed, at most (`launch_ahead`).
 LAUNCH_AHEAD = timedelta(seconds=30)
+# How long a sensor's request for an alerts run keeps the other sensor from asking for one too (`AskedFor`).
+ASKED_FOR_KEPT = timedelta(seconds=30)
 # A dispatcher started after an enqueue sends at least this long.
 AFTER_ENQUEUE_AT_LEAST = timedelta(seconds=20)
 
@@ -126,6 +129,40 @@ def webhook_inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult
     )
 
 
+class AskedFor:
+    """The alerts run a sensor of this process asked for last, per instance, until the daemon has created
+    it. The webhook sensor and the reconciliation check are evaluated side by side (the daemon's sensor
+    threads) and often see the same restock at the same tick: both would find no run yet and ask for one
+    each, two runs for one restock, the second holding the warehouse for nothing. Under one lock, the
+    second sees the first's request. Forgotten once any alerts run was created after it, or after
+    `ASKED_FOR_KEPT` (the daemon did not create it: the next tick asks again)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.asked: dict[str, tuple[datetime, datetime]] = {}  # instance folder -> (as_of, when asked)
+
+    def pending(self, instance: dg.DagsterInstance) -> datetime | None:
+        """The `as_of` of a request whose run does not exist yet, if one was made a moment ago."""
+        entry = self.asked.get(instance.root_directory)
+        if entry is None:
+            return None
+        as_of, at = entry
+        # A second's margin: the run's creation time is the storage's, not this process's clock.
+        created = instance.get_run_records(
+            dg.RunsFilter(job_name=alerts_job.name, created_after=at - timedelta(seconds=1)), limit=1
+        )
+        if created or datetime.now(UTC) - at > ASKED_FOR_KEPT:
+            del self.asked[instance.root_directory]
+            return None
+        return as_of
+
+    def remember(self, instance: dg.DagsterInstance, as_of: datetime) -> None:
+        self.asked[instance.root_directory] = (as_of, datetime.now(UTC))
+
+
+ASKED_FOR = AskedFor()
+
+
 def alerts_run_for(
     context: dg.SensorEvaluationContext,
     *,
@@ -138,15 +175,23 @@ def alerts_run_for(
     """An alerts run for changes confirmable at `confirmable`, the cursor moved to `key`: as of `now`, or
     as of `confirmable` (its next whole second) when that is still ahead, launched at once and waiting for
     it (`launch_ahead`); none when a run as of a late enough instant already sees them (one restock, one
-    run), and none yet while one is in progress (the cursor stays: the next tick asks again)."""
-    covered = latest_as_of(context.instance, alerts_job.name)
-    if covered is not None and covered >= confirmable:
-        return dg.SensorResult(
-            skip_reason=f"an alerts run as of {format_instant(covered)} sees these {what}", cursor=key
-        )
-    if run_in_progress(context.instance, alerts_job.name):
-        return dg.SkipReason(f"an alerts run is in progress: the confirmed {what} wait for the next tick")
-    instant = max(now, whole_second_after(confirmable))
+    run), and none yet while one is in progress or was just asked for by the other sensor (the cursor
+    stays: the next tick asks again)."""
+    with ASKED_FOR.lock:
+        covered = latest_as_of(context.instance, alerts_job.name)
+        if covered is not None and covered >= confirmable:
+            return dg.SensorResult(
+                skip_reason=f"an alerts run as of {format_instant(covered)} sees these {what}", cursor=key
+            )
+        if run_in_progress(context.instance, alerts_job.name):
+            return dg.SkipReason(f"an alerts run is in progress: the confirmed {what} wait for the next tick")
+        asked = ASKED_FOR.pending(context.instance)
+        if asked is not None:
+            return dg.SkipReason(
+                f"an alerts run as of {format_instant(asked)} was just asked for: these {what} wait for it"
+            )
+        instant = max(now, whole_second_after(confirmable))
+        ASKED_FOR.remember(context.instance, instant)
     as_of = format_instant(instant)
     return dg.SensorResult(
         run_requests=[

@@ -129,6 +129,9 @@ def test_a_change_confirmable_soon_launches_its_run_ahead_unless_one_is_due_now(
                 "the due change goes now, without the one confirmable in 15 s"
             )
             assert "wait_for_as_of" not in request.run_config["resources"]["clock"]["config"]
+            create_run_for_test(
+                instance, job_name="alerts", status=dg.DagsterRunStatus.SUCCESS, tags=request.tags
+            )
 
             ahead = _tick(tmp_path, instance, restocked_at + DEBOUNCE + timedelta(seconds=6), due.cursor)
             [request] = ahead.run_requests

@@ -22,6 +22,7 @@ from orchestration.schedules import dispatch_every_minute, dispatch_until, recon
 from orchestration.sensors import (
     LAUNCH_AHEAD,
     InboxRow,
+    alerts_run_for,
     confirmable_prefix,
     observed_at,
     webhook_inbox_sensor,
@@ -173,6 +174,9 @@ def test_on_real_time_the_run_is_launched_ahead_of_the_confirmable_instant_and_w
     _inventory_webhook(engine, "later", observed + LAUNCH_AHEAD)
     with dg.instance_for_test() as instance:
         overdue = webhook_inbox_sensor(dg.build_sensor_context(instance=instance))
+        create_run_for_test(
+            instance, job_name="alerts", status=dg.DagsterRunStatus.SUCCESS, tags=overdue.run_requests[0].tags
+        )
         result = webhook_inbox_sensor(dg.build_sensor_context(instance=instance, cursor="1"))
     # A restock that can be confirmed already goes at once, alone: it never waits for a later one.
     assert overdue.cursor == "1"
@@ -191,6 +195,28 @@ def test_on_real_time_the_run_is_launched_ahead_of_the_confirmable_instant_and_w
     )
     clock.setup_for_execution(dg.build_init_resource_context())
     assert datetime.now(UTC) >= soon and clock.now() == soon
+
+
+def test_two_sensors_seeing_one_restock_at_the_same_tick_ask_for_one_run():
+    """The webhook sensor and the reconciliation check are evaluated side by side: the second to decide
+    sees the first's request before the daemon has created its run, and waits (cursor kept); once the run
+    exists it sees the restock covered."""
+    now = T0 + timedelta(minutes=6)
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance)
+        first = alerts_run_for(
+            context, confirmable=now, now=now, trigger="webhook_inbox", key="7", what="webhooks"
+        )
+        (request,) = first.run_requests
+        second = alerts_run_for(
+            context, confirmable=now, now=now, trigger="inventory_changes", key="c", what="changes"
+        )
+        assert isinstance(second, dg.SkipReason) and "just asked for" in second.skip_message
+        create_run_for_test(instance, job_name="alerts", tags=request.tags)  # the daemon creates it
+        covered = alerts_run_for(
+            context, confirmable=now, now=now, trigger="inventory_changes", key="c", what="changes"
+        )
+        assert not covered.run_requests and covered.cursor == "c"
 
 
 def test_a_run_waiting_for_a_clock_nobody_moves_fails_instead_of_hanging(tmp_path):
