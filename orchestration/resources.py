@@ -35,13 +35,6 @@ class BackInStockSettings(dg.ConfigurableResource):
 
 WAIT_POLL_SECONDS = 0.05
 WAIT_SLACK = timedelta(seconds=60)
-EARLIER_RUNS_WAIT = timedelta(minutes=10)
-RUNS_GOING = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
 
 
 def run_instant(value: datetime) -> datetime:
@@ -64,34 +57,14 @@ def wait_until(clock: Clock, instant: datetime, slack: timedelta = WAIT_SLACK) -
         remaining = (instant - clock.now()).total_seconds()
 
 
-def wait_for_earlier_runs(
-    instance: dg.DagsterInstance, run_id: str, timeout: timedelta = EARLIER_RUNS_WAIT
-) -> None:
-    """Until no run of this run's job created before it is still going (an error after `timeout`): a run
-    launched while the one before it runs starts its process meanwhile and decides after it, in order,
-    never with its steps between the other's."""
-    record = instance.get_run_record_by_id(run_id)
-    if record is None:
-        return
-    deadline = time.monotonic() + timeout.total_seconds()
-    going = dg.RunsFilter(
-        job_name=record.dagster_run.job_name, statuses=RUNS_GOING, created_before=record.create_timestamp
-    )
-    while any(earlier.dagster_run.run_id != run_id for earlier in instance.get_run_records(going, limit=2)):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"a {record.dagster_run.job_name} run before this one is still going")
-        time.sleep(WAIT_POLL_SECONDS * 4)
-
-
 class CycleClock(dg.ConfigurableResource):
     """The run's `as_of`: every asset of one run decides as of the same instant.
 
     Given explicitly (schedules pass their tick, the demo its simulated time), else read from the
     settings' clock file when one is configured, else the run's creation time, which is the same in
-    every step process. A run launched ahead (`wait_for_as_of`: a sensor that saw a restock about to
-    become confirmable, or one while the run before it is going) waits, before its first step, for every
-    run of its job created before it to end and for its instant on the settings' clock: its process starts
-    and imports meanwhile, it never decides as of a moment not yet passed, and runs decide in order.
+    every step process. A run launched ahead of its `as_of` (`wait_for_as_of`: a sensor that saw a
+    restock about to become confirmable) waits for that instant on the settings' clock before its first
+    step: its process starts and imports meanwhile, and it never decides as of a moment not yet passed.
     """
 
     as_of: str = ""
@@ -102,8 +75,6 @@ class CycleClock(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self._resolved = run_instant(self._given(context))
         if self.wait_for_as_of:
-            if context.instance is not None and context.run_id:
-                wait_for_earlier_runs(context.instance, context.run_id)
             wait_until(self.settings.load().clock(), self._resolved)
 
     def _given(self, context: dg.InitResourceContext) -> datetime:

@@ -9,22 +9,20 @@ import dagster as dg
 
 from backinstock.clock import parse_instant
 from orchestration.jobs import AS_OF_TAG
-from orchestration.resources import RUNS_GOING
 
-IN_PROGRESS = RUNS_GOING
+IN_PROGRESS = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
 # A run that will see, or saw, what happened up to its `as_of`.
 NOT_FAILED = [*IN_PROGRESS, dg.DagsterRunStatus.SUCCESS]
 
 
 def run_in_progress(instance: dg.DagsterInstance, job_name: str) -> bool:
     """Whether a run of `job_name` is queued or running: a tick that overlaps it is skipped, not stacked."""
-    return runs_in_progress(instance, job_name) > 0
-
-
-def runs_in_progress(instance: dg.DagsterInstance, job_name: str, at_most: int = 2) -> int:
-    """How many runs of `job_name` are queued or running, counted up to `at_most`."""
-    filter_ = dg.RunsFilter(job_name=job_name, statuses=IN_PROGRESS)
-    return len(instance.get_run_records(filter_, limit=at_most))
+    return bool(instance.get_run_records(dg.RunsFilter(job_name=job_name, statuses=IN_PROGRESS), limit=1))
 
 
 def latest_as_of(instance: dg.DagsterInstance, job_name: str) -> datetime | None:

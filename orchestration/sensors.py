@@ -24,7 +24,7 @@ from backinstock.store.tables import webhook_inbox
 from orchestration.common import store_engine
 from orchestration.jobs import alerts_job, analytics_job, dispatch_job, run_config, run_tags
 from orchestration.resources import run_instant
-from orchestration.runs import latest_as_of, run_in_progress, runs_in_progress
+from orchestration.runs import latest_as_of, run_in_progress
 from orchestration.schedules import dispatch_until
 
 INVENTORY_TOPICS = ("inventory_levels/update", "inventory_levels/connect", "inventory_levels/disconnect")
@@ -174,23 +174,17 @@ def alerts_run_for(
 ) -> dg.SensorResult | dg.SkipReason:
     """An alerts run for changes confirmable at `confirmable`, the cursor moved to `key`: as of `now`, or
     as of `confirmable` (its next whole second) when that is still ahead, launched at once and waiting for
-    it (`launch_ahead`); while one alerts run is going, launched at once too and waiting for it (its
-    process starts meanwhile); none when a run as of a late enough instant already sees them (one
-    restock, one run), and none yet while two are going (one waits for the other) or one was just asked
-    for by the other sensor (the cursor stays: the next tick asks again)."""
+    it (`launch_ahead`); none when a run as of a late enough instant already sees them (one restock, one
+    run), and none yet while one is in progress or was just asked for by the other sensor (the cursor
+    stays: the next tick asks again)."""
     with ASKED_FOR.lock:
         covered = latest_as_of(context.instance, alerts_job.name)
         if covered is not None and covered >= confirmable:
             return dg.SensorResult(
                 skip_reason=f"an alerts run as of {format_instant(covered)} sees these {what}", cursor=key
             )
-        # One run going and one waiting for it at most: the waiting one starts its process meanwhile.
-        going = runs_in_progress(context.instance, alerts_job.name)
-        if going >= 2:
-            return dg.SkipReason(
-                f"an alerts run is in progress and the next waits for it: the confirmed {what} wait for "
-                "the next tick"
-            )
+        if run_in_progress(context.instance, alerts_job.name):
+            return dg.SkipReason(f"an alerts run is in progress: the confirmed {what} wait for the next tick")
         asked = ASKED_FOR.pending(context.instance)
         if asked is not None:
             return dg.SkipReason(
@@ -203,7 +197,7 @@ def alerts_run_for(
         run_requests=[
             dg.RunRequest(
                 run_key=f"{trigger.replace('_', '-')}-{key}",
-                run_config=run_config(as_of, wait_for_as_of=instant > now or going > 0),
+                run_config=run_config(as_of, wait_for_as_of=instant > now),
                 tags=run_tags(trigger, as_of),
             )
         ],

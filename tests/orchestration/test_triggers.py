@@ -4,8 +4,6 @@ debounce, and arrived), cursor on the inbox id, never while an alerts run is goi
 from __future__ import annotations
 
 import json
-import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -19,13 +17,7 @@ from backinstock.store.inbox import store_webhook
 from backinstock.store.migrate import upgrade
 from orchestration.defs.notifications.assets import DispatchRun
 from orchestration.jobs import AS_OF_TAG, TRIGGER_TAG
-from orchestration.resources import (
-    BackInStockSettings,
-    CycleClock,
-    run_instant,
-    wait_for_earlier_runs,
-    wait_until,
-)
+from orchestration.resources import BackInStockSettings, CycleClock, run_instant, wait_until
 from orchestration.schedules import dispatch_every_minute, dispatch_until, reconciliation_poll
 from orchestration.sensors import (
     LAUNCH_AHEAD,
@@ -101,21 +93,14 @@ def test_the_sensor_fires_once_the_debounce_passed_and_keeps_its_cursor(tmp_path
         assert request.tags[TRIGGER_TAG] == "webhook_inbox"
         assert request.tags[AS_OF_TAG] == "2026-11-02T12:06:00Z"
 
-        # Two alerts runs going (one waiting for the other): the confirmed rows wait (cursor unchanged)
-        # instead of stacking runs.
+        # An alerts run going: the confirmed rows wait (cursor unchanged) instead of stacking runs.
         (tmp_path / "clock").write_text((T0 + timedelta(minutes=8)).isoformat())
-        runs = [
-            create_run_for_test(instance, job_name="alerts", status=dg.DagsterRunStatus.STARTED)
-            for _ in range(2)
-        ]
+        run = create_run_for_test(instance, job_name="alerts", status=dg.DagsterRunStatus.STARTED)
         waiting = webhook_inbox_sensor(dg.build_sensor_context(instance=instance, cursor="1"))
         assert isinstance(waiting, dg.SkipReason) and "in progress" in waiting.skip_message
-        # One going: the next is launched at once and waits for it (its process starts meanwhile).
-        instance.report_run_canceled(runs[0])
+        instance.report_run_canceled(run)
         later = webhook_inbox_sensor(dg.build_sensor_context(instance=instance, cursor="1"))
         assert later.cursor == "3" and later.run_requests[0].run_key == "webhook-inbox-3"
-        assert later.run_requests[0].run_config["resources"]["clock"]["config"]["wait_for_as_of"] is True
-        instance.report_run_canceled(runs[1])
         with engine.connect() as store:
             assert store.execute(sa.text("SELECT count(*) FROM webhook_inbox")).scalar_one() == 3
 
@@ -232,23 +217,6 @@ def test_two_sensors_seeing_one_restock_at_the_same_tick_ask_for_one_run():
             context, confirmable=now, now=now, trigger="inventory_changes", key="c", what="changes"
         )
         assert not covered.run_requests and covered.cursor == "c"
-
-
-def test_a_run_launched_while_another_is_going_waits_for_it(tmp_path):
-    """Runs decide in order: a run launched ahead waits, before its first step, for the runs of its job
-    created before it; a run of another job does not hold it."""
-    with dg.instance_for_test() as instance:
-        before = create_run_for_test(instance, job_name="alerts", status=dg.DagsterRunStatus.STARTED)
-        create_run_for_test(instance, job_name="analytics", status=dg.DagsterRunStatus.STARTED)
-        waiting = create_run_for_test(instance, job_name="alerts", status=dg.DagsterRunStatus.STARTING)
-        ended = threading.Timer(1.0, instance.report_run_canceled, [before])
-        started = time.monotonic()
-        ended.start()
-        wait_for_earlier_runs(instance, waiting.run_id)
-        assert time.monotonic() - started >= 0.9, "it waited for the alerts run before it"
-        with pytest.raises(RuntimeError, match="still going"):
-            later = create_run_for_test(instance, job_name="alerts", status=dg.DagsterRunStatus.STARTING)
-            wait_for_earlier_runs(instance, later.run_id, timeout=timedelta(seconds=0.3))
 
 
 def test_a_run_waiting_for_a_clock_nobody_moves_fails_instead_of_hanging(tmp_path):
