@@ -16,8 +16,24 @@
 --          counted-locations rule. The sellable history re-evaluates the item there.
 -- Duplicates and stale copies (a poll re-reading what a webhook said) are kept here and dropped by the
 -- sellable history, which knows each level's newest state.
-{%- set since = "(select coalesce(max(known_at) filter (where source = '{source}'), timestamp '1900-01-01') from " ~ this ~ ")" if is_incremental() else "timestamp '1900-01-01'" %}
+{%- set sources = ['poll', 'webhook', 'location', 'variant', 'product', 'rule'] %}
+{%- set since = "(select {source}_known_at from watermarks)" if is_incremental() else "timestamp '1900-01-01'" %}
 with
+
+{% if is_incremental() %}
+watermarks as materialized (
+
+    -- how far each source's facts reached, in one pass over the facts (a filtered maximum per source was a
+    -- pass each, the largest cost of a cycle here once the history is long)
+    select
+        {%- for source in sources %}
+        coalesce(max(known_at) filter (where source = '{{ source }}'), timestamp '1900-01-01') as {{ source }}_known_at
+            {{- ',' if not loop.last }}
+        {%- endfor %}
+    from {{ this }}
+
+),
+{% endif %}
 
 polled as (
 
