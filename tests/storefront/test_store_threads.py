@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+from own_loop import run_on_own_loop
 
 from storefront.store_threads import StoreThreads, thread_count
 
@@ -33,7 +34,7 @@ def test_results_and_exceptions_reach_the_caller_in_the_order_asked() -> None:
         return await asyncio.gather(*(threads.run(work, n) for n in range(6)), return_exceptions=True)
 
     try:
-        answers = asyncio.run(main())
+        answers = run_on_own_loop(main())
     finally:
         threads.close()
     assert answers[:3] == [0, 10, 20] and answers[4:] == [40, 50]
@@ -57,7 +58,7 @@ def test_work_runs_on_the_store_threads_only() -> None:
         await asyncio.gather(*pending)
 
     try:
-        asyncio.run(main())
+        run_on_own_loop(main())
     finally:
         threads.close()
     assert names <= {"store-0", "store-1"} and names
@@ -75,5 +76,5 @@ def test_closing_finishes_what_was_queued_and_refuses_more() -> None:
         with pytest.raises(RuntimeError):
             await threads.run(done.append, 99)
 
-    asyncio.run(main())
+    run_on_own_loop(main())
     assert done == [0, 1, 2, 3, 4]
