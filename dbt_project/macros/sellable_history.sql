@@ -38,11 +38,7 @@ with
 
 processed as (
 
-    {% if is_incremental() %}
-    select coalesce(max(batch_fact_seq), 0) as through_seq from {{ this }}
-    {% else %}
-    select cast(0 as bigint) as through_seq
-    {% endif %}
+    {{ processed_through_seq() }}
 
 ),
 

@@ -7,3 +7,13 @@
         else 'out_of_stock'
     end
 {%- endmacro %}
+
+{% macro processed_through_seq() -%}
+    {#- the last fact (fact_seq) an incremental model of the stock history has processed: its rows carry
+        batch_fact_seq, the newest fact of the run that wrote them; 0 before its first run -#}
+    {%- if is_incremental() -%}
+    select coalesce(max(batch_fact_seq), 0) as through_seq from {{ this }}
+    {%- else -%}
+    select cast(0 as bigint) as through_seq
+    {%- endif -%}
+{%- endmacro %}
