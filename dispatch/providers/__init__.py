@@ -7,19 +7,19 @@ import httpx
 
 from backinstock.settings import LaneSettings
 from dispatch.providers.base import Message, Provider, ProviderResult
-from dispatch.providers.pools import PooledTransport
 from dispatch.providers.postmark import Postmark
 from dispatch.providers.resend import Resend
 from dispatch.providers.sendgrid import SendGrid
+from dispatch.providers.transport import AiohttpTransport
 from dispatch.providers.twilio import Twilio
 
 __all__ = ["Message", "Provider", "ProviderResult", "for_lane", "http_client"]
 
 
 def http_client(lane: LaneSettings) -> httpx.AsyncClient:
-    """One client per lane: as many connections as the lane sends at once (in small pools, see `pools`),
-    its timeout per call."""
-    return httpx.AsyncClient(timeout=lane.timeout_seconds, transport=PooledTransport(lane.concurrency))
+    """One client per lane: as many connections as the lane sends at once (see `transport`), its timeout
+    per call."""
+    return httpx.AsyncClient(timeout=lane.timeout_seconds, transport=AiohttpTransport(lane.concurrency))
 
 
 def for_lane(lane: LaneSettings, client: httpx.AsyncClient) -> Provider:

@@ -1,7 +1,7 @@
 """Dispatch throughput against the simulator's SendGrid fake (served by its own process, on real time):
 the dispatcher sending N queued jobs with no rate limit, beside a bare httpx loop posting the same bodies
 to the same server with the same concurrency, in the same run (the machine's speed varies: only the ratio
-is comparable between runs); and the same loop on the dispatcher's small connection pools (its HTTP floor).
+is comparable between runs); and the same loop on the dispatcher's own transport (its HTTP floor).
 Each figure comes with its CPU time per message (the bench's process: for the dispatcher its event loop
 and its database thread), which the machine's load moves much less than the rates.
 
@@ -39,7 +39,7 @@ from backinstock.store import jobs  # noqa: E402
 from backinstock.store.engine import create_store_engine  # noqa: E402
 from backinstock.store.migrate import upgrade  # noqa: E402
 from dispatch.providers import sendgrid  # noqa: E402
-from dispatch.providers.pools import PooledTransport  # noqa: E402
+from dispatch.providers.transport import AiohttpTransport  # noqa: E402
 from dispatch.render import compose  # noqa: E402
 from dispatch.worker import run  # noqa: E402
 
@@ -62,14 +62,15 @@ def serve_fakes() -> tuple[subprocess.Popen, str]:
     return process, f"http://127.0.0.1:{port}"
 
 
-def bare_loop(url: str, bodies: list[dict], concurrency: int, pooled: bool = False) -> tuple[float, float]:
+def bare_loop(url: str, bodies: list[dict], concurrency: int, own: bool = False) -> tuple[float, float]:
     """msg/s of the floor and its CPU per message (us): post every body, `concurrency` at a time, nothing
-    else; on one httpx pool, or (`pooled`) on the dispatcher's small pools (`dispatch.providers.pools`)."""
+    else; on one httpx pool (httpx's own transport), or (`own`) on the dispatcher's transport
+    (`dispatch.providers.transport`)."""
 
     async def main() -> float:
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         headers = {"Authorization": f"Bearer {API_KEY}"}
-        transport = PooledTransport(concurrency) if pooled else None
+        transport = AiohttpTransport(concurrency) if own else None
         async with httpx.AsyncClient(limits=limits, timeout=30, transport=transport) as client:
             queue = list(reversed(bodies))
 
@@ -145,7 +146,7 @@ def bench(kind: str, url: str, sends: int, concurrency: int, rate: float | None 
                 bodies = [sendgrid.body(compose(settings, lane, job, source)) for job in claimed]
                 jobs.release(connection, [job.ref for job in claimed], due_at=None, reason="bench", now=NOW)
             floors = (
-                [bare_loop(url, bodies, concurrency, pooled=pooled) for pooled in (False, True)]
+                [bare_loop(url, bodies, concurrency, own=own) for own in (False, True)]
                 if rate is None
                 else [(0.0, 0.0), (0.0, 0.0)]
             )
@@ -162,10 +163,10 @@ def bench(kind: str, url: str, sends: int, concurrency: int, rate: float | None 
     return {
         "dispatcher": report.sent / report.seconds,
         "bare": floors[0][0],
-        "bare_pooled": floors[1][0],
+        "bare_own": floors[1][0],
         "dispatcher_cpu": cpu,
         "bare_cpu": floors[0][1],
-        "bare_pooled_cpu": floors[1][1],
+        "bare_own_cpu": floors[1][1],
     }
 
 
@@ -201,10 +202,10 @@ def unlimited(kind: str, url: str, options: argparse.Namespace) -> None:
     print(
         f"{kind}: dispatcher {figures['dispatcher']:.0f} msg/s, bare httpx loop"
         f" {figures['bare']:.0f} msg/s (ratio {figures['dispatcher'] / figures['bare']:.2f}),"
-        f" bare loop on the dispatcher's pools {figures['bare_pooled']:.0f} msg/s"
-        f" (ratio {figures['dispatcher'] / figures['bare_pooled']:.2f}); CPU a message: dispatcher"
+        f" bare loop on the dispatcher's transport {figures['bare_own']:.0f} msg/s"
+        f" (ratio {figures['dispatcher'] / figures['bare_own']:.2f}); CPU a message: dispatcher"
         f" {figures['dispatcher_cpu']:.0f} us, bare loop {figures['bare_cpu']:.0f} us, on the"
-        f" dispatcher's pools {figures['bare_pooled_cpu']:.0f} us;"
+        f" dispatcher's transport {figures['bare_own_cpu']:.0f} us;"
         f" load average {os.getloadavg()[0]:.2f}",
         flush=True,
     )
