@@ -4,13 +4,15 @@ click redirect, open pixel and unsubscribe link through the storefront, RFC 8058
 for the provider's events, the idempotency key, and Twilio's status callback.
 
 Rendering the same template on the same context gives the same message but for its links, so a batch of
-one restock renders once: the links are rendered as markers and put in per job.
+one restock renders and finishes (the closing of open elements, the footer) once: the links are rendered as
+markers and put in per job.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from html import escape
 from typing import Any
 
 from backinstock import links as message_links
@@ -22,7 +24,11 @@ from dispatch.providers import Message
 
 CONTEXT_FIELDS = ("product_title", "variant_title", "price", "currency_code", "shop_name")
 # Stand-ins for the per-job links while rendering: letters only, so escaping leaves them as they are.
-CLICK_MARK, UNSUBSCRIBE_MARK = "bisClickLinkMarkQz", "bisUnsubscribeLinkMarkQz"
+CLICK_MARK, UNSUBSCRIBE_MARK, OPEN_MARK = (
+    "bisClickLinkMarkQz",
+    "bisUnsubscribeLinkMarkQz",
+    "bisOpenLinkMarkQz",
+)
 MARK_TAIL = "linkmarkqz"
 
 
@@ -46,13 +52,29 @@ def variables(job: Job) -> dict[str, Any]:
     return values | {"product_url": CLICK_MARK, "unsubscribe_url": UNSUBSCRIBE_MARK, "locale": job.locale}
 
 
+def _finished(channel: str, rendered: templates.Rendered, link: Links) -> templates.Rendered:
+    """What every message of the channel carries whatever the template does (see `templates.finish_*`)."""
+    if channel == templates.SMS:
+        return templates.Rendered(rendered.subject, rendered.html, templates.finish_sms(rendered.text))
+    return templates.finish_email(rendered, unsubscribe_url=link.unsubscribe, open_pixel_url=link.open_pixel)
+
+
+MARKS = Links(click=CLICK_MARK, open_pixel=OPEN_MARK, unsubscribe=UNSUBSCRIBE_MARK)
+
+
 @lru_cache(maxsize=1024)
-def _rendered(source: templates.TemplateSource, frozen: tuple[tuple[str, Any], ...]) -> templates.Rendered:
-    return templates.render(source, dict(frozen))
+def _marked(
+    source: templates.TemplateSource, channel: str, frozen: tuple[tuple[str, Any], ...]
+) -> templates.Rendered:
+    return _finished(channel, templates.render(source, dict(frozen)), MARKS)
 
 
-def _linked(text: str, link: Links) -> str:
-    return text.replace(CLICK_MARK, link.click).replace(UNSUBSCRIBE_MARK, link.unsubscribe)
+def _linked(text: str, link: Links, quote: Any = str) -> str:
+    return (
+        text.replace(CLICK_MARK, quote(link.click))
+        .replace(UNSUBSCRIBE_MARK, quote(link.unsubscribe))
+        .replace(OPEN_MARK, quote(link.open_pixel))
+    )
 
 
 def idempotency_key(job: Job) -> str:
@@ -60,14 +82,14 @@ def idempotency_key(job: Job) -> str:
 
 
 def _render(source: templates.TemplateSource, job: Job, link: Links) -> templates.Rendered:
-    rendered = _rendered(source, tuple(sorted(variables(job).items())))
+    marked = _marked(source, job.channel, tuple(sorted(variables(job).items())))
     linked = templates.Rendered(
-        *(_linked(part, link) for part in (rendered.subject, rendered.html, rendered.text))
+        _linked(marked.subject, link), _linked(marked.html, link, escape), _linked(marked.text, link)
     )
     if MARK_TAIL in f"{linked.subject}{linked.html}{linked.text}".lower():
         # The template did something to a link other than print it: render this job with its real links.
         real = variables(job) | {"product_url": link.click, "unsubscribe_url": link.unsubscribe}
-        return templates.render(source, real)
+        return _finished(job.channel, templates.render(source, real), link)
     return linked
 
 
@@ -81,24 +103,19 @@ def compose(settings: Settings, lane: LaneSettings, job: Job, source: templates.
             job_id=job.id,
             channel=job.channel,
             to=job.contact,
-            text=templates.finish_sms(rendered.text),
+            text=rendered.text,
             tags=tags,
             idempotency_key=idempotency_key(job),
             status_callback=f"{events_url(settings.storefront_url, settings.signing_key, lane.name)}"
             f"?job_id={job.id}",
         )
-    finished = templates.finish_email(
-        rendered,
-        unsubscribe_url=link.unsubscribe,
-        open_pixel_url=link.open_pixel,
-    )
     return Message(
         job_id=job.id,
         channel=job.channel,
         to=job.contact,
-        subject=finished.subject,
-        text=finished.text,
-        html=finished.html,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
         from_email=lane.from_email or settings.email.from_email,
         from_name=lane.from_name or settings.email.from_name,
         headers={
