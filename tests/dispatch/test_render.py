@@ -62,7 +62,10 @@ def test_a_batch_renders_once_and_each_message_has_its_own_links(settings, monke
 def test_a_template_that_changes_a_link_gets_the_real_one(settings):
     [lane] = settings.delivery_lanes()
     source = templates.TemplateSource(
-        "x", "<p>{{ unsubscribe_url | upper }}</p>", "{{ product_url | replace('/c/', '/C/') }}", origin="test"
+        "x",
+        "<p>{{ unsubscribe_url | upper }}</p>",
+        "{{ product_url | replace('/c/', '/C/') }}",
+        origin="test",
     )
     message = render.compose(settings, lane, job(7), source)
     link = render.links(settings, job(7))
