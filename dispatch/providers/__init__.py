@@ -3,26 +3,24 @@
 
 from __future__ import annotations
 
-import httpx
-
 from backinstock.settings import LaneSettings
 from dispatch.providers.base import Message, Provider, ProviderResult
 from dispatch.providers.postmark import Postmark
 from dispatch.providers.resend import Resend
 from dispatch.providers.sendgrid import SendGrid
-from dispatch.providers.transport import AiohttpTransport
+from dispatch.providers.transport import LaneHttp
 from dispatch.providers.twilio import Twilio
 
 __all__ = ["Message", "Provider", "ProviderResult", "for_lane", "http_client"]
 
 
-def http_client(lane: LaneSettings) -> httpx.AsyncClient:
+def http_client(lane: LaneSettings) -> LaneHttp:
     """One client per lane: as many connections as the lane sends at once (see `transport`), its timeout
     per call."""
-    return httpx.AsyncClient(timeout=lane.timeout_seconds, transport=AiohttpTransport(lane.concurrency))
+    return LaneHttp(lane.concurrency, lane.timeout_seconds)
 
 
-def for_lane(lane: LaneSettings, client: httpx.AsyncClient) -> Provider:
+def for_lane(lane: LaneSettings, client: LaneHttp) -> Provider:
     secret = lane.api_key.get_secret_value()
     if lane.provider == "sendgrid":
         return SendGrid(lane.base_url, secret, client)

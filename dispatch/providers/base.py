@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import httpx
 
 from dispatch.classify import PERMANENT, TRANSIENT, UNKNOWN, Verdict, retry_hint_seconds
+from dispatch.providers.transport import LaneHttp
 
 ERROR_BODY_CHARS = 500
 
@@ -91,12 +92,12 @@ def answered(
     )
 
 
-async def post(client: httpx.AsyncClient, url: str, **request: Any) -> httpx.Response | ProviderResult:
+async def post(client: LaneHttp, url: str, **request: Any) -> httpx.Response | ProviderResult:
     """POST, turning transport failures into results: never sent -> transient, maybe sent -> unknown."""
     started = time.perf_counter()
     try:
         return await client.post(url, **request)
-    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+    except (httpx.ConnectError, httpx.ConnectTimeout) as error:
         return ProviderResult(TRANSIENT, error=f"not sent: {error!r}", latency_ms=since(started))
     except httpx.TransportError as error:
         return ProviderResult(UNKNOWN, error=f"no answer: {error!r}", latency_ms=since(started))

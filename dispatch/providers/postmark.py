@@ -8,10 +8,9 @@ import time
 from datetime import datetime
 from typing import Any
 
-import httpx
-
 from dispatch.classify import POSTMARK_CODE, POSTMARK_STATUS, verdict
 from dispatch.providers.base import Message, ProviderResult, answered, json_or_empty, post
+from dispatch.providers.transport import LaneHttp
 
 
 def body(message: Message) -> dict[str, Any]:
@@ -33,7 +32,7 @@ class Postmark:
     name = "postmark"
     channel = "email"
 
-    def __init__(self, base_url: str, server_token: str, client: httpx.AsyncClient) -> None:
+    def __init__(self, base_url: str, server_token: str, client: LaneHttp) -> None:
         self.url = f"{base_url}/email"
         self.headers = {"X-Postmark-Server-Token": server_token, "Accept": "application/json"}
         self.client = client

@@ -8,10 +8,9 @@ import time
 from datetime import datetime
 from typing import Any
 
-import httpx
-
 from dispatch.classify import BAD_ADDRESS, RESEND_ERROR, RESEND_STATUS, verdict
 from dispatch.providers.base import Message, ProviderResult, answered, json_or_empty, post
+from dispatch.providers.transport import LaneHttp
 
 
 def body(message: Message) -> dict[str, Any]:
@@ -32,7 +31,7 @@ class Resend:
     channel = "email"
     idempotent = True
 
-    def __init__(self, base_url: str, api_key: str, client: httpx.AsyncClient) -> None:
+    def __init__(self, base_url: str, api_key: str, client: LaneHttp) -> None:
         self.url = f"{base_url}/emails"
         self.api_key = api_key
         self.client = client

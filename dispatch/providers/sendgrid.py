@@ -7,10 +7,9 @@ import time
 from datetime import datetime
 from typing import Any
 
-import httpx
-
 from dispatch.classify import BAD_ADDRESS, SENDGRID_STATUS, Verdict, verdict
 from dispatch.providers.base import Message, ProviderResult, answered, post
+from dispatch.providers.transport import LaneHttp
 
 
 def body(message: Message) -> dict[str, Any]:
@@ -48,7 +47,7 @@ class SendGrid:
     name = "sendgrid"
     channel = "email"
 
-    def __init__(self, base_url: str, api_key: str, client: httpx.AsyncClient) -> None:
+    def __init__(self, base_url: str, api_key: str, client: LaneHttp) -> None:
         self.url = f"{base_url}/v3/mail/send"
         self.headers = {"Authorization": f"Bearer {api_key}"}
         self.client = client

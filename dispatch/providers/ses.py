@@ -24,6 +24,7 @@ from dispatch.classify import (
     verdict,
 )
 from dispatch.providers.base import Message, ProviderResult, answered, json_or_empty, post
+from dispatch.providers.transport import LaneHttp
 
 PATH = "/v2/email/outbound-emails"
 
@@ -70,7 +71,7 @@ class SES:
         access_key_id: str,
         secret_access_key: str,
         configuration_set: str,
-        client: httpx.AsyncClient,
+        client: LaneHttp,
     ) -> None:
         self.url = f"{base_url}{PATH}"
         self.signer = SigV4Auth(Credentials(access_key_id, secret_access_key), "ses", region)

@@ -1,28 +1,45 @@
-"""A lane's HTTP connections: httpx's client on aiohttp's connection pool.
+"""A lane's HTTP calls: httpx's responses and errors, sent on aiohttp's connection pool.
 
-The providers speak httpx (requests, responses, the error classes `base.post` sorts into "never sent" and
-"maybe sent"), but httpx's own transport (httpcore, h11, anyio) cost ~650 us of CPU a request on this
-machine against ~90 us for aiohttp's C-parsed pool: at a lane's full speed it was half of the dispatcher's
-CPU. This transport hands each request to one aiohttp session with the lane's concurrency as its limit and
-translates the answer and the failures back into httpx's, so the distinction the exactly-once rules rest on
-holds: only a failure before the request went out (no connection, no free connection in time) is a
-`ConnectError`/`ConnectTimeout`; anything after it is a read, protocol or network error."""
+The providers read httpx responses and `base.post` sorts httpx's errors into "never sent" and "maybe
+sent". Sending through `httpx.AsyncClient` cost ~650 us of CPU a request on this machine (its transport,
+httpcore/h11/anyio, ~400; the client's request building, auth and redirect flows and cookie handling ~250,
+none of which a provider call uses) against ~90 us for aiohttp's C-parsed pool: at a lane's full speed it
+was most of the dispatcher's CPU. So a lane posts through one aiohttp session, with the lane's concurrency
+as its limit, and gets back an `httpx.Response`; aiohttp's failures are translated into the httpx errors
+of the same meaning, so the distinction the exactly-once rules rest on holds: only a failure before the
+request went out (no connection, no free connection in time) is a `ConnectError`/`ConnectTimeout`;
+anything after it is a read, protocol or network error."""
 
 from __future__ import annotations
+
+import json as jsonlib
+from base64 import b64encode
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import httpx
 
-# Set by aiohttp for the body it sends; httpx's own values would be stale once the body is read whole.
-_DROPPED = {"content-length", "transfer-encoding"}
+HEADERS = {"User-Agent": "backinstock-dispatch", "Accept": "*/*", "Accept-Encoding": "gzip, deflate"}
 
 
-def _timeout(request: httpx.Request) -> aiohttp.ClientTimeout:
-    """httpx's timeouts in aiohttp's terms: `connect` there covers waiting for a free connection too."""
-    timeout = request.extensions.get("timeout", {})
-    pool, connect, read = timeout.get("pool"), timeout.get("connect"), timeout.get("read")
-    waiting = None if pool is None or connect is None else pool + connect
-    return aiohttp.ClientTimeout(total=None, connect=waiting, sock_connect=connect, sock_read=read)
+def basic_auth(user: str, password: str) -> str:
+    return "Basic " + b64encode(f"{user}:{password}".encode()).decode()
+
+
+def _body(json: Any, data: Mapping[str, Any] | None, content: bytes | None) -> tuple[bytes, str | None]:
+    """The request body and its Content-Type, encoded as httpx encodes them."""
+    if json is not None:
+        text = jsonlib.dumps(json, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        return text.encode(), "application/json"
+    if data is not None:
+        return urlencode(data, doseq=True).encode(), "application/x-www-form-urlencoded"
+    return content or b"", None
+
+
+def _timeout(seconds: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=None, connect=seconds, sock_connect=seconds, sock_read=seconds)
 
 
 def _translated(error: Exception, request: httpx.Request) -> httpx.TransportError:
@@ -41,48 +58,50 @@ def _translated(error: Exception, request: httpx.Request) -> httpx.TransportErro
     return httpx.ReadError(message, request=request)
 
 
-class AiohttpTransport(httpx.AsyncBaseTransport):
-    """At most `connections` connections, kept alive between requests. The session is made on first use,
+class LaneHttp:
+    """At most `connections` connections, kept alive between requests; `timeout_seconds` for a free
+    connection and a new one together, and again for the answer. The session is made on first use,
     inside the event loop that sends."""
 
-    def __init__(self, connections: int) -> None:
+    def __init__(self, connections: int, timeout_seconds: float) -> None:
         self.connections = connections
+        self.timeout = _timeout(timeout_seconds)
         self.session: aiohttp.ClientSession | None = None
 
     def _session(self) -> aiohttp.ClientSession:
         if self.session is None:
             self.session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self.connections),
-                cookie_jar=aiohttp.DummyCookieJar(),  # httpx's client keeps the cookies, if any
-                auto_decompress=False,  # httpx decodes the body by its Content-Encoding
-                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+                headers=HEADERS,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=False,  # httpx's response decodes the body by its Content-Encoding
+                skip_auto_headers=("Content-Type",),
             )
         return self.session
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        body = await request.aread()
-        headers = [(name, value) for name, value in request.headers.multi_items() if name not in _DROPPED]
+    async def post(
+        self,
+        url: str,
+        *,
+        json: Any = None,
+        data: Mapping[str, Any] | None = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> httpx.Response:
+        body, content_type = _body(json, data, content)
+        sent = dict(headers or {})
+        if content_type:
+            sent.setdefault("Content-Type", content_type)
+        limits = self.timeout if timeout is None else _timeout(timeout)
         try:
-            async with self._session().request(
-                request.method,
-                str(request.url),
-                headers=headers,
-                data=body,
-                allow_redirects=False,
-                timeout=_timeout(request),
+            async with self._session().post(
+                url, data=body, headers=sent, allow_redirects=False, timeout=limits
             ) as answer:
-                content = await answer.read()
+                raw = await answer.read()
         except (aiohttp.ClientError, TimeoutError) as error:
-            raise _translated(error, request) from error
-        return httpx.Response(
-            answer.status,
-            headers=list(answer.raw_headers),
-            stream=httpx.ByteStream(content),
-            extensions={
-                "http_version": f"HTTP/{answer.version.major}.{answer.version.minor}".encode(),
-                "reason_phrase": (answer.reason or "").encode(),
-            },
-        )
+            raise _translated(error, httpx.Request("POST", url)) from error
+        return httpx.Response(answer.status, headers=list(answer.raw_headers), content=raw)
 
     async def aclose(self) -> None:
         if self.session is not None:

@@ -9,10 +9,9 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-import httpx
-
 from dispatch.classify import TWILIO_CODE, TWILIO_STATUS, verdict
 from dispatch.providers.base import Message, ProviderResult, answered, json_or_empty, post
+from dispatch.providers.transport import LaneHttp, basic_auth
 
 
 class Twilio:
@@ -27,10 +26,10 @@ class Twilio:
         auth_token: str,
         from_number: str,
         messaging_service_sid: str,
-        client: httpx.AsyncClient,
+        client: LaneHttp,
     ) -> None:
         self.url = f"{base_url}/2010-04-01/Accounts/{account_sid}/Messages.json"
-        self.auth = httpx.BasicAuth(account_sid, auth_token)
+        self.headers = {"Authorization": basic_auth(account_sid, auth_token)}
         self.sender = (
             {"MessagingServiceSid": messaging_service_sid} if messaging_service_sid else {"From": from_number}
         )
@@ -41,7 +40,7 @@ class Twilio:
         form = {"To": message.to, "Body": message.text, **self.sender}
         if message.status_callback:
             form["StatusCallback"] = message.status_callback
-        response = await post(self.client, self.url, data=form, auth=self.auth)
+        response = await post(self.client, self.url, data=form, headers=self.headers)
         if isinstance(response, ProviderResult):
             return response
         answer = json_or_empty(response)

@@ -1,7 +1,7 @@
 """Dispatch throughput against the simulator's SendGrid fake (served by its own process, on real time):
 the dispatcher sending N queued jobs with no rate limit, beside a bare httpx loop posting the same bodies
 to the same server with the same concurrency, in the same run (the machine's speed varies: only the ratio
-is comparable between runs); and the same loop on the dispatcher's own transport (its HTTP floor).
+is comparable between runs); and the same loop on the dispatcher's own lane client (its HTTP floor).
 Each figure comes with its CPU time per message (the bench's process: for the dispatcher its event loop
 and its database thread), which the machine's load moves much less than the rates.
 
@@ -39,7 +39,7 @@ from backinstock.store import jobs  # noqa: E402
 from backinstock.store.engine import create_store_engine  # noqa: E402
 from backinstock.store.migrate import upgrade  # noqa: E402
 from dispatch.providers import sendgrid  # noqa: E402
-from dispatch.providers.transport import AiohttpTransport  # noqa: E402
+from dispatch.providers.transport import LaneHttp  # noqa: E402
 from dispatch.render import compose  # noqa: E402
 from dispatch.worker import run  # noqa: E402
 
@@ -64,24 +64,26 @@ def serve_fakes() -> tuple[subprocess.Popen, str]:
 
 def bare_loop(url: str, bodies: list[dict], concurrency: int, own: bool = False) -> tuple[float, float]:
     """msg/s of the floor and its CPU per message (us): post every body, `concurrency` at a time, nothing
-    else; on one httpx pool (httpx's own transport), or (`own`) on the dispatcher's transport
-    (`dispatch.providers.transport`)."""
+    else; with httpx's client on one pool of `concurrency` connections, or (`own`) with the dispatcher's
+    lane client (`dispatch.providers.transport.LaneHttp`)."""
 
     async def main() -> float:
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         headers = {"Authorization": f"Bearer {API_KEY}"}
-        transport = AiohttpTransport(concurrency) if own else None
-        async with httpx.AsyncClient(limits=limits, timeout=30, transport=transport) as client:
-            queue = list(reversed(bodies))
+        client = LaneHttp(concurrency, 30) if own else httpx.AsyncClient(limits=limits, timeout=30)
+        queue = list(reversed(bodies))
 
-            async def post_all() -> None:
-                while queue:
-                    response = await client.post(f"{url}/v3/mail/send", json=queue.pop(), headers=headers)
-                    assert response.status_code == 202, response.text
+        async def post_all() -> None:
+            while queue:
+                response = await client.post(f"{url}/v3/mail/send", json=queue.pop(), headers=headers)
+                assert response.status_code == 202, response.text
 
+        try:
             started = time.perf_counter()
             await asyncio.gather(*(post_all() for _ in range(concurrency)))
             return len(bodies) / (time.perf_counter() - started)
+        finally:
+            await client.aclose()
 
     cpu = time.process_time()
     rate = asyncio.run(main())
@@ -202,10 +204,10 @@ def unlimited(kind: str, url: str, options: argparse.Namespace) -> None:
     print(
         f"{kind}: dispatcher {figures['dispatcher']:.0f} msg/s, bare httpx loop"
         f" {figures['bare']:.0f} msg/s (ratio {figures['dispatcher'] / figures['bare']:.2f}),"
-        f" bare loop on the dispatcher's transport {figures['bare_own']:.0f} msg/s"
+        f" bare loop on the dispatcher's client {figures['bare_own']:.0f} msg/s"
         f" (ratio {figures['dispatcher'] / figures['bare_own']:.2f}); CPU a message: dispatcher"
         f" {figures['dispatcher_cpu']:.0f} us, bare loop {figures['bare_cpu']:.0f} us, on the"
-        f" dispatcher's transport {figures['bare_own_cpu']:.0f} us;"
+        f" dispatcher's client {figures['bare_own_cpu']:.0f} us;"
         f" load average {os.getloadavg()[0]:.2f}",
         flush=True,
     )

@@ -1,18 +1,20 @@
-"""The dispatcher's HTTP transport (dispatch/providers/transport.py) against real servers on loopback: the
-lane's whole concurrency in flight and never a connection more; requests and answers intact through httpx's
-client (headers, body, gzip); and each way a call can fail sorted by `base.post` the way the exactly-once
-rules need: never sent -> transient, maybe sent -> unknown. The servers hold answers on events, not on the
-machine's speed."""
+"""A lane's HTTP calls (dispatch/providers/transport.py) against real servers on loopback: the lane's whole
+concurrency in flight and never a connection more; requests and answers intact (headers, JSON and form
+bodies, a gzip answer decoded, basic auth); and each way a call can fail sorted by `base.post` the way the
+exactly-once rules need: never sent -> transient, maybe sent -> unknown. The servers hold answers on
+events, not on the machine's speed."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
 import json
 import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
 
 import httpx
 import pytest
@@ -20,7 +22,7 @@ from own_loop import run_on_own_loop
 
 from dispatch.classify import TRANSIENT, UNKNOWN
 from dispatch.providers.base import ProviderResult, post
-from dispatch.providers.transport import AiohttpTransport
+from dispatch.providers.transport import LaneHttp, basic_auth
 
 CONCURRENCY = 11
 WAIT_SECONDS = 10  # the longest an answer is held for the lane's concurrency to be in flight
@@ -81,9 +83,11 @@ def test_the_lane_concurrency_is_in_flight_and_never_a_connection_more(holding_s
     url, ports, all_in_flight = holding_server
 
     async def main() -> set[int]:
-        transport = AiohttpTransport(CONCURRENCY)
-        async with httpx.AsyncClient(transport=transport, timeout=2 * WAIT_SECONDS) as client:
+        client = LaneHttp(CONCURRENCY, 2 * WAIT_SECONDS)
+        try:
             answers = await asyncio.gather(*(client.post(url, json={}) for _ in range(2 * CONCURRENCY)))
+        finally:
+            await client.aclose()
         return {answer.status_code for answer in answers}
 
     assert run_on_own_loop(main()) == {202}
@@ -93,11 +97,11 @@ def test_the_lane_concurrency_is_in_flight_and_never_a_connection_more(holding_s
 
 @pytest.fixture
 def echo_server() -> Iterator[str]:
-    """Answers 429 with the request's headers and body echoed, gzip-encoded, and a Retry-After."""
+    """Answers 429 with the request's headers and body (as text) echoed, gzip-encoded, and a Retry-After."""
 
     class Handler(Quiet):
         def do_POST(self) -> None:
-            echoed = {"headers": dict(self.headers.items()), "body": json.loads(self.read_body())}
+            echoed = {"headers": dict(self.headers.items()), "body": self.read_body().decode()}
             content = gzip.compress(json.dumps(echoed).encode())
             self.send_response(429)
             self.send_header("Content-Type", "application/json")
@@ -110,23 +114,38 @@ def echo_server() -> Iterator[str]:
     yield from serve(Handler)
 
 
-def test_request_and_answer_pass_through_intact(echo_server):
-    body = {"to": "ünïcode@example.com", "text": "x" * 5000}
-
+def echoed(url: str, **request) -> tuple[httpx.Response, str, dict[str, str]]:
     async def main() -> httpx.Response:
-        async with httpx.AsyncClient(transport=AiohttpTransport(2), timeout=5) as client:
-            return await client.post(echo_server, json=body, headers={"Authorization": "Bearer key-1"})
+        client = LaneHttp(2, 5)
+        try:
+            return await client.post(url, **request)
+        finally:
+            await client.aclose()
 
     answer = run_on_own_loop(main())
     assert answer.status_code == 429
     assert answer.headers["Retry-After"] == "7"
-    echoed = answer.json()  # httpx decoded the gzip body
-    assert echoed["body"] == body
-    sent = {name.lower(): value for name, value in echoed["headers"].items()}
-    assert sent["authorization"] == "Bearer key-1"
-    assert sent["content-type"] == "application/json"
-    compact = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-    assert int(sent["content-length"]) == len(compact.encode())
+    echo = answer.json()  # the gzip body decoded
+    return answer, echo["body"], {name.lower(): value for name, value in echo["headers"].items()}
+
+
+def test_a_json_request_and_its_answer_pass_through_intact(echo_server):
+    body = {"to": "ünïcode@example.com", "text": "x" * 5000}
+    _, sent, headers = echoed(echo_server, json=body, headers={"Authorization": "Bearer key-1"})
+    assert json.loads(sent) == body
+    assert headers["authorization"] == "Bearer key-1"
+    assert headers["content-type"] == "application/json"
+    assert int(headers["content-length"]) == len(sent.encode())
+    assert headers["user-agent"] == "backinstock-dispatch"
+
+
+def test_a_form_request_with_basic_auth(echo_server):
+    form = {"To": "+15005550006", "Body": "Tee & co: back ✓"}
+    auth = {"Authorization": basic_auth("AC123", "s3cret")}
+    _, sent, headers = echoed(echo_server, data=form, headers=auth)
+    assert parse_qs(sent) == {name: [value] for name, value in form.items()}
+    assert headers["content-type"] == "application/x-www-form-urlencoded"
+    assert headers["authorization"] == "Basic " + base64.b64encode(b"AC123:s3cret").decode()
 
 
 def outcome(url: str, *, timeout: float, connections: int = 2, first: str | None = None) -> ProviderResult:
@@ -134,15 +153,18 @@ def outcome(url: str, *, timeout: float, connections: int = 2, first: str | None
     the call judged."""
 
     async def main() -> ProviderResult:
-        async with httpx.AsyncClient(transport=AiohttpTransport(connections), timeout=timeout) as client:
+        client = LaneHttp(connections, timeout)
+        try:
             holder = asyncio.ensure_future(post(client, first, timeout=WAIT_SECONDS)) if first else None
             if holder:
                 await asyncio.sleep(0.2)  # the one connection is taken
             result = await post(client, url, json={"n": 1})
             if holder:
                 await holder
-            assert isinstance(result, ProviderResult), result
-            return result
+        finally:
+            await client.aclose()
+        assert isinstance(result, ProviderResult), result
+        return result
 
     return run_on_own_loop(main())
 
