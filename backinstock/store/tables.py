@@ -60,6 +60,8 @@ JOB_STATUSES = (
 ATTEMPT_OUTCOMES = ("accepted", "transient", "rate_limited", "permanent", "account", "unknown")
 TRACKING_EVENT_TYPES = ("product_viewed", "open", "click")
 CLAIMABLE_PREDICATE = "status IN ('pending', 'retry_scheduled')"
+REPLAYABLE_PREDICATE = "status IN ('dead_letter', 'held')"
+SENT_PREDICATE = "sent_at IS NOT NULL"
 PROVIDER_EVENT_TYPES = ("processed", "deferred", "delivered", "bounced", "complained", "dropped", "failed")
 UNKNOWN_OUTCOME_POLICIES = ("evidence", "resend", "hold")
 
@@ -241,11 +243,24 @@ notification_jobs = sa.Table(
     sa.Index(None, "restock_event_id"),
     # The console's: the queue monitor counts per shop, channel, lane and state from this index alone; the
     # achieved send rate reads recent sends; the trace finds a person's jobs by contact; the latest dead
-    # letters and held jobs are read newest first per state.
+    # letters and held jobs are read newest first. The last two are partial, holding only the rows they are
+    # read for, so a claim writes no entry in them (on PostgreSQL a claim's new row version gets an entry
+    # in every index whose predicate it meets; queries repeat the predicate word for word, as for SQLite).
     sa.Index(None, "shop", "channel", "lane", "status"),
-    sa.Index(None, "sent_at"),
+    sa.Index(
+        "ix_notification_jobs_sent_at",
+        "sent_at",
+        sqlite_where=sa.text(SENT_PREDICATE),
+        postgresql_where=sa.text(SENT_PREDICATE),
+    ),
     sa.Index(None, "contact"),
-    sa.Index(None, "status", "updated_at"),
+    sa.Index(
+        "ix_notification_jobs_replayable",
+        "updated_at",
+        "id",
+        sqlite_where=sa.text(REPLAYABLE_PREDICATE),
+        postgresql_where=sa.text(REPLAYABLE_PREDICATE),
+    ),
     # The claim's index: only claimable rows, in claim order, so a claim reads a few entries whatever the
     # size of the queue. Queries must repeat the predicate word for word for SQLite to use it.
     sa.Index(
