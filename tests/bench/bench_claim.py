@@ -1,7 +1,6 @@
 """Claim cost against the size of the queue: the store is filled with 1k, 10k, 100k and 1M claimable jobs
 (rows made in SQL, in one statement per step), and at each size a batch is claimed again and again (each
-claim's jobs then go to the back of the queue, so each claim takes jobs no claim took just before, as a
-running dispatcher's claims do), in turn with a second store that holds 1k all along:
+claim rolled back, so every claim sees the same queue), in turn with a second store that holds 1k all along:
 median and p95 of one claim at each size, and its ratio to the 1k store's median measured at the same time
 (1.0 is flat; the shared machine's load moves both alike). The ratio in turn understates growth on
 PostgreSQL, where both stores share the server's buffers, so each size is also reported apart: the growing
@@ -16,7 +15,6 @@ does; they are not counted in the sizes."""
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
 import statistics
 import sys
@@ -36,7 +34,7 @@ from seed_rows import NOW, SHOP  # noqa: E402
 from backinstock.store import jobs  # noqa: E402
 from backinstock.store.engine import create_store_engine  # noqa: E402
 from backinstock.store.migrate import upgrade  # noqa: E402
-from backinstock.store.tables import UTCDateTime, notification_jobs  # noqa: E402
+from backinstock.store.tables import UTCDateTime  # noqa: E402
 
 SIZES = (1_000, 10_000, 100_000, 1_000_000)
 
@@ -114,43 +112,27 @@ def fill(engine: sa.Engine, kind: str, layout: str, first: int, last: int, sent_
             connection.exec_driver_sql("VACUUM ANALYZE")
 
 
-# Claims see the queue from an hour after NOW; jobs a claim took go back to the queue due after every
-# other (NOW plus a millisecond more each time).
-CLAIM = {
-    "lane": "bench",
-    "channel": "email",
-    "worker_id": "bench",
-    "lease_seconds": 60,
-    "now": NOW + timedelta(hours=1),
-}
-TURNS = itertools.count(1)
+CLAIM = {"lane": "bench", "channel": "email", "worker_id": "bench", "lease_seconds": 60, "now": NOW}
 
 
 def claim_once(engine: sa.Engine, batch: int) -> tuple[float, float]:
-    """Milliseconds of one claim of `batch` jobs, in wall clock and in this thread's CPU (SQLite works in
-    it, so its CPU time does not count the waits of a loaded machine); its jobs then go to the back of the
-    queue (untimed)."""
-    with engine.connect() as connection, connection.begin():
+    """Milliseconds of one claim of `batch` jobs, rolled back, so every claim sees the same queue: in wall
+    clock and in this thread's CPU (SQLite works in it, so its CPU time leaves out the waits of a loaded
+    machine)."""
+    with engine.connect() as connection:
+        transaction = connection.begin()
         started, computed = time.perf_counter(), time.thread_time()
         claimed = jobs.claim(connection, limit=batch, **CLAIM)
         spent, cpu = time.perf_counter() - started, time.thread_time() - computed
-        to_the_back(connection, [job.ref for job in claimed])
+        transaction.rollback()
     assert len(claimed) == batch, len(claimed)
     return spent * 1000, cpu * 1000
 
 
-def to_the_back(connection: sa.Connection, refs: list[tuple[int, int]]) -> None:
-    """Claimed jobs back to pending, due after every other job (still before the claim's `now`): the
-    queue turns, so each claim takes jobs the claims before it did not, as a running dispatcher's do (a
-    rolled-back claim would take the same rows, in every cache, each time)."""
-    back = NOW + timedelta(milliseconds=next(TURNS))
-    jobs.release(connection, refs, due_at=back, reason="benchmark: to the back of the queue", now=NOW)
-
-
 def explain_once(engine: sa.Engine, batch: int) -> tuple[float, int, int]:
-    """PostgreSQL's own account of one claim: execution milliseconds, shared buffers touched (hit or read)
-    and of those read from outside the server's buffers. The claim's statement is taken as the driver
-    sends it and explained, run, with the same parameters; its jobs then go to the back of the queue."""
+    """PostgreSQL's own account of one claim, rolled back: execution milliseconds, shared buffers touched
+    (hit or read) and of those read from outside the server's buffers. The claim's statement is taken as
+    the driver sends it and explained with the same parameters."""
     seen: list[tuple[str, object]] = []
 
     def record(_conn, _cursor, statement, parameters, _context, _many) -> None:
@@ -164,13 +146,11 @@ def explain_once(engine: sa.Engine, batch: int) -> tuple[float, int, int]:
     finally:
         sa.event.remove(engine, "before_cursor_execute", record)
     ((sql, parameters),) = seen
-    table = notification_jobs.c
-    with engine.connect() as connection, connection.begin():
+    with engine.connect() as connection:
         (plan,) = connection.exec_driver_sql(
             f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}", parameters
         ).scalar_one()
-        leased = sa.select(table.id, table.fence).where(table.status == "sending")
-        to_the_back(connection, [tuple(row) for row in connection.execute(leased)])
+        connection.rollback()
     top = plan["Plan"]
     return (
         plan["Execution Time"],
