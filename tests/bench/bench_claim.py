@@ -4,7 +4,8 @@ claim rolled back, so every claim sees the same queue), in turn with a second st
 median and p95 of one claim at each size, and its ratio to the 1k store's median measured at the same time
 (1.0 is flat; the shared machine's load moves both alike). The ratio in turn understates growth on
 PostgreSQL, where both stores share the server's buffers, so each size is also reported apart: the growing
-store's own median, and on PostgreSQL the claim explained (execution time, buffers touched).
+store's own median, on SQLite its CPU time, and on PostgreSQL the claim explained (execution time,
+buffers touched): the last two do not move with the machine's load.
 
     uv run python tests/bench/bench_claim.py --stores sqlite,postgresql
 
