@@ -24,6 +24,13 @@ from backinstock.store import catalog, outbox, subscriptions, suppressions
 from backinstock.store.subscriptions import Consent, Signup
 
 
+class Unread:
+    """The caller has not read the contact's suppression: `sign_up` reads it."""
+
+
+UNREAD = Unread()
+
+
 def sign_up(
     connection: sa.Connection,
     settings: Settings,
@@ -37,10 +44,16 @@ def sign_up(
     client_id: str | None,
     consent: Consent,
     now: datetime,
+    suppression: str | Unread | None = UNREAD,
 ) -> Signup | None:
-    """Sign the contact up for the variant as the rules above say; None when nothing was stored."""
+    """Sign the contact up for the variant as the rules above say; None when nothing was stored.
+    `suppression`: the contact's suppression reason when the caller read it already (signup_facts)."""
     contact = subscriptions.normalise_contact(channel, contact)
-    reason = suppressions.suppression_reason(connection, shop=shop, channel=channel, contact=contact)
+    reason = (
+        suppressions.suppression_reason(connection, shop=shop, channel=channel, contact=contact)
+        if isinstance(suppression, Unread)
+        else suppression
+    )
     if reason is not None and reason != suppressions.UNSUBSCRIBED:
         return None
     known = settings.shop(shop)
@@ -57,9 +70,10 @@ def sign_up(
         client_id=client_id,
         consent=consent,
         confirm_by=confirm_by,
+        confirmation=True,
         now=now,
     )
-    if signup.status == subscriptions.PENDING and _confirmation_due(connection, settings, signup, now):
+    if signup.status == subscriptions.PENDING and _resend_due(connection, settings, signup, now):
         outbox.enqueue(
             connection,
             shop=shop,
@@ -73,9 +87,11 @@ def sign_up(
     return signup
 
 
-def _confirmation_due(connection: sa.Connection, settings: Settings, signup: Signup, now: datetime) -> bool:
+def _resend_due(connection: sa.Connection, settings: Settings, signup: Signup, now: datetime) -> bool:
+    """A pending alert asked for again: its confirmation again, unless one went out lately (a new alert's
+    confirmation was written with it)."""
     if signup.created:
-        return True
+        return False
     last = outbox.last_created_at(connection, signup.subscription_id, outbox.CONFIRMATION)
     return last is None or now - last >= timedelta(minutes=settings.consent.resend_after_minutes)
 

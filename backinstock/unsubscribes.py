@@ -65,18 +65,13 @@ class Unsubscribe:
 def apply(connection: sa.Connection, request: Unsubscribe) -> bool:
     """Unsubscribe the contact of the request's subscription at its instant; False when the shop has no
     such subscription (nothing is done)."""
-    subscription = subscriptions.get_subscription(connection, request.subscription_id)
-    if subscription is None or subscription["shop"] != request.shop:
-        return False
-    subscriptions.unsubscribe_contact(
+    return subscriptions.unsubscribe_subscriber(
         connection,
-        shop=subscription["shop"],
-        channel=subscription["channel"],
-        contact=subscription["contact"],
+        shop=request.shop,
+        subscription_id=request.subscription_id,
         source=request.source,
         now=request.at,
     )
-    return True
 
 
 @contextlib.contextmanager

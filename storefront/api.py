@@ -16,8 +16,8 @@ from datetime import datetime
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from backinstock import consent, privacy
-from backinstock.store import catalog, consent_texts, subscriptions, tracking
+from backinstock import consent
+from backinstock.store import catalog, consent_texts, signup_facts, subscriptions, tracking
 from storefront.cors import origin_error
 from storefront.errors import FieldError, InvalidInput, documented, refused
 from storefront.proxy import app_proxy, proxied_shop
@@ -122,27 +122,32 @@ async def create_subscription(body: SubscriptionRequest, request: Request) -> JS
 def _sign_up(request: Request, body: SubscriptionRequest, contact: str, now: datetime) -> None:
     locale = normalise_locale(body.locale)
     with store_of(request).begin() as connection:
-        if privacy.uninstalled_shops(connection, [body.shop]):
+        facts = signup_facts.signup_facts(
+            connection,
+            shop=body.shop,
+            variant_id=body.variant_id,
+            channel=body.channel,
+            contact=subscriptions.normalise_contact(body.channel, contact),
+            locale=locale,
+            consent_version=body.consent_version,
+        )
+        if facts.uninstalled:
             raise InvalidInput([FieldError("shop", UNINSTALLED_SHOP)])
-        variant = catalog.find_variant(connection, body.shop, body.variant_id)
-        if variant is None:
+        if facts.product_id is None:
             raise InvalidInput([FieldError("variant_id", "unknown variant for this shop")])
-        if body.consent_version is None:
+        shown = facts.shown
+        if shown is None and body.consent_version is not None:
+            raise InvalidInput([FieldError("consent_version", "not a consent text of this shop")])
+        if shown is None:  # the shop's first signup: its shipped default is stored as a version
             shown = consent_texts.current_text(
                 connection, shop=body.shop, channel=body.channel, locale=locale, now=now
             )
-        else:
-            shown = consent_texts.text_by_version(
-                connection, shop=body.shop, channel=body.channel, version_id=body.consent_version
-            )
-            if shown is None:
-                raise InvalidInput([FieldError("consent_version", "not a consent text of this shop")])
         consent.sign_up(
             connection,
             settings_of(request),
             shop=body.shop,
-            variant_id=variant["variant_id"],
-            product_id=variant["product_id"],
+            variant_id=facts.variant_id,
+            product_id=facts.product_id,
             channel=body.channel,
             contact=contact,
             locale=locale,
@@ -156,6 +161,7 @@ def _sign_up(request: Request, body: SubscriptionRequest, contact: str, now: dat
                 version_id=shown.version_id,
             ),
             now=now,
+            suppression=facts.suppression,
         )
 
 

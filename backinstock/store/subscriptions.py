@@ -13,9 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from backinstock.store import outbox
 from backinstock.store.sql import ignoring_conflicts
@@ -26,6 +28,7 @@ from backinstock.store.tables import (
     catalog_variants,
     outbox_messages,
     subscriptions,
+    suppressions,
 )
 
 PENDING = "pending"
@@ -100,13 +103,16 @@ def subscribe(
     client_id: str | None,
     consent: Consent,
     confirm_by: datetime | None = None,
+    confirmation: bool = False,
     now: datetime,
 ) -> Signup:
     """Create the subscription, or return the live one; idempotent under concurrent signups.
 
     With `confirm_by` the new subscription is `pending` until the person confirms (double opt-in), else it
-    is `active` at once. A pending subscription for the same alert that expired unconfirmed is deleted and
-    the signup made anew (expired ones nobody asks for again are purged by the cycle's retention).
+    is `active` at once; with `confirmation` too, a new pending subscription's confirmation is written to
+    the outbox with it (on PostgreSQL in the same statement: one round trip less). A pending subscription
+    for the same alert that expired unconfirmed is deleted and the signup made anew (expired ones nobody
+    asks for again are purged by the cycle's retention).
     """
     contact = normalise_contact(channel, contact)
     key = {"shop": shop, "variant_id": variant_id, "channel": channel, "contact": contact}
@@ -129,13 +135,24 @@ def subscribe(
         "consent_user_agent": consent.user_agent,
         "consent_version_id": consent.version_id,
     }
-    # The partial index's own predicate, as a literal: PostgreSQL cannot infer it from a bound parameter.
-    insert = ignoring_conflicts(
-        connection.dialect.name, subscriptions, tuple(key), index_where=LIVE_SUBSCRIPTION
-    )
+    new = {f"new_{name}": value for name, value in row.items()}
+    dialect = connection.dialect.name
+    together = confirmation and status == PENDING and dialect == "postgresql"
+    insert = _insert_new(dialect, together)
     for _attempt in range(3):  # a second try only follows an alert that ended meanwhile
-        inserted = connection.execute(insert, row).scalar()
+        inserted = connection.execute(insert, new).scalar()
         if inserted is not None:
+            if confirmation and status == PENDING and not together:
+                outbox.enqueue(
+                    connection,
+                    shop=shop,
+                    kind=outbox.CONFIRMATION,
+                    channel=channel,
+                    contact=contact,
+                    locale=locale,
+                    subscription_id=inserted,
+                    now=now,
+                )
             return Signup(subscription_id=inserted, status=status, created=True)
         existing = connection.execute(_LIVE, key).first()
         if existing is None:  # ended between the two statements: the alert is free again
@@ -145,6 +162,49 @@ def subscribe(
             continue
         return Signup(subscription_id=existing.id, status=existing.status, created=False)
     raise RuntimeError("the live subscription kept changing under the signup")
+
+
+# A new subscription's values, bound as `new_<column>` (an INSERT's parameters may not be named like its
+# table's columns when its values are given, as the confirmation below needs them).
+_NEW = {
+    column.name: sa.bindparam(f"new_{column.name}", type_=column.type)
+    for column in subscriptions.c
+    if column.name not in ("id", "unsubscribed_at", "notified_at", "confirmed_ip", "confirmed_user_agent")
+}
+
+
+@cache
+def _insert_new(dialect: str, with_confirmation: bool) -> sa.Insert:
+    """`INSERT ... ON CONFLICT DO NOTHING RETURNING id` of a new subscription; with the confirmation, one
+    PostgreSQL statement that also writes its outbox row when (and only when) the subscription was new."""
+    # The partial index's own predicate, as a literal: PostgreSQL cannot infer it from a bound parameter.
+    insert = ignoring_conflicts(dialect, subscriptions, _KEY, index_where=LIVE_SUBSCRIPTION).values(_NEW)
+    if not with_confirmation:
+        return insert
+    new = insert.cte("new_subscription")
+    box = outbox_messages.c
+    values = {
+        box.shop: _NEW["shop"],
+        box.kind: sa.literal(outbox.CONFIRMATION),
+        box.channel: _NEW["channel"],
+        box.contact: _NEW["contact"],
+        box.locale: _NEW["locale"],
+        box.subscription_id: new.c.id,
+        box.status: sa.literal(outbox.PENDING),
+        box.due_at: _NEW["created_at"],
+        box.attempt_count: sa.literal(0),
+        box.created_at: _NEW["created_at"],
+        box.updated_at: _NEW["created_at"],
+    }
+    return (
+        sa.insert(outbox_messages)
+        .from_select(list(values), sa.select(*values.values()).select_from(new))
+        .returning(box.subscription_id)
+        .add_cte(new)
+    )
+
+
+_KEY = ("shop", "variant_id", "channel", "contact")
 
 
 def _key(shop: str, variant_id: str, channel: str, contact: str) -> list[sa.ColumnElement[bool]]:
@@ -249,6 +309,85 @@ def unsubscribe_contact(
         connection, shop=shop, channel=channel, contact=contact, reason="unsubscribed", now=now
     )
     return cancelled
+
+
+def unsubscribe_subscriber(
+    connection: sa.Connection, *, shop: str, subscription_id: int, source: str | None, now: datetime
+) -> bool:
+    """`unsubscribe_contact` for the contact of the shop's subscription `subscription_id` (what a signed
+    unsubscribe link names); False when the shop has no such subscription (nothing is done). On PostgreSQL
+    the read and the four writes are one statement: one round trip instead of five."""
+    if connection.dialect.name == "postgresql":
+        asked = {"asked_id": subscription_id, "asked_shop": shop, "source": source, "now": now}
+        return connection.execute(_UNSUBSCRIBE_SUBSCRIBER, asked).scalar_one() > 0
+    subscription = get_subscription(connection, subscription_id)
+    if subscription is None or subscription["shop"] != shop:
+        return False
+    unsubscribe_contact(
+        connection,
+        shop=shop,
+        channel=subscription["channel"],
+        contact=subscription["contact"],
+        source=source,
+        now=now,
+    )
+    return True
+
+
+def _unsubscribe_subscriber() -> sa.Select:
+    """`unsubscribe_subscriber` as one PostgreSQL statement. Its parts see one snapshot: the check for
+    consent given after `now` reads `confirmed_at`, which the cancelling part does not change, so it
+    answers as it did after the cancelling statement."""
+    now = sa.bindparam("now", type_=UTCDateTime)
+    asked = (
+        sa.select(subscriptions.c.shop, subscriptions.c.channel, subscriptions.c.contact)
+        .where(
+            subscriptions.c.id == sa.bindparam("asked_id"), subscriptions.c.shop == sa.bindparam("asked_shop")
+        )
+        .cte("asked")
+    )
+
+    def of_contact(table: sa.Table) -> tuple[sa.ColumnElement[bool], ...]:
+        return (
+            table.c.shop == asked.c.shop,
+            table.c.channel == asked.c.channel,
+            table.c.contact == asked.c.contact,
+        )
+
+    cancelled = (
+        sa.update(subscriptions)
+        .where(*of_contact(subscriptions), subscriptions.c.status.in_(LIVE), now >= _ASKED_AT)
+        .values(status=UNSUBSCRIBED_STATUS, unsubscribed_at=now, updated_at=now)
+        .cte("cancelled")
+    )
+    consented_since = sa.exists().where(*of_contact(subscriptions), subscriptions.c.confirmed_at > now)
+    suppressed = (
+        postgresql.insert(suppressions)
+        .from_select(
+            ["shop", "channel", "contact", "reason", "source", "created_at"],
+            sa.select(
+                asked.c.shop,
+                asked.c.channel,
+                asked.c.contact,
+                sa.literal(UNSUBSCRIBED),
+                sa.bindparam("source"),
+                now,
+            ).where(~consented_since),
+        )
+        .on_conflict_do_nothing(index_elements=["shop", "channel", "contact"])
+        .cte("suppressed")
+    )
+    box = outbox_messages.c
+    messages = (
+        sa.update(outbox_messages)
+        .where(*of_contact(outbox_messages), box.status == outbox.PENDING, box.created_at <= now)
+        .values(status=outbox.CANCELLED, last_error=UNSUBSCRIBED, updated_at=now)
+        .cte("cancelled_messages")
+    )
+    return sa.select(sa.func.count()).select_from(asked).add_cte(cancelled, suppressed, messages)
+
+
+_UNSUBSCRIBE_SUBSCRIBER = _unsubscribe_subscriber()
 
 
 def alerts_of_contact(
