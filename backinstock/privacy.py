@@ -373,18 +373,27 @@ def erase_shop(connection: sa.Connection, *, shop: str, now: datetime) -> dict[s
     for table in reversed(t.metadata.sorted_tables):
         if "shop" in table.c and table.name not in kept:
             summary[table.name] = connection.execute(sa.delete(table).where(table.c.shop == shop)).rowcount
-    _installation(connection, shop, now, erased_at=now)
+    # Erased means uninstalled too (shop/redact may come without app/uninstalled): nothing is sent and no
+    # signup taken until the shop installs the app again (`reinstall`).
+    _installation(connection, shop, now, erased_at=now, erase_after=None)
+    table = t.shop_installations
+    connection.execute(
+        sa.update(table)
+        .where(table.c.shop == shop, table.c.uninstalled_at.is_(None))
+        .values(uninstalled_at=now)
+    )
     return {name: count for name, count in summary.items() if count}
 
 
 def uninstall(connection: sa.Connection, settings: Settings, *, shop: str, now: datetime) -> dict[str, Any]:
-    """Stop sending for the shop now; its data is erased when `erase_after` comes (`apply_retention`)."""
+    """Stop sending for the shop now; its data is erased when `erase_after` comes (`apply_retention`).
+    `erased_at` stays: it says where an earlier installation's data ended (see `erasures`)."""
     table = t.shop_installations
     known = connection.execute(sa.select(table).where(table.c.shop == shop)).mappings().first()
-    if known is not None and known["uninstalled_at"] is not None and known["erased_at"] is None:
-        return {"duplicate": True}  # a redelivery never postpones the erasure
+    if known is not None and known["uninstalled_at"] is not None:
+        return {"duplicate": True}  # a redelivery never postpones the erasure, nor undoes one
     erase_after = now + timedelta(hours=settings.privacy.erase_after_uninstall_hours)
-    _installation(connection, shop, now, uninstalled_at=now, erase_after=erase_after, erased_at=None)
+    _installation(connection, shop, now, uninstalled_at=now, erase_after=erase_after)
     skipped = connection.execute(
         sa.update(t.notification_jobs)
         .where(
@@ -406,14 +415,16 @@ def uninstall(connection: sa.Connection, settings: Settings, *, shop: str, now: 
 
 
 def reinstall(connection: sa.Connection, *, shop: str, now: datetime) -> dict[str, int] | None:
-    """The shop's token answers again after an uninstall: the merchant installed the app again before the
-    erasure. Sending resumes, the erasure is called off, and the jobs and confirmations the uninstall
-    stopped go out again (send-time checks still decide each one). An erased shop stays erased. None when
-    the shop was not waiting for its erasure; else what was resumed."""
+    """The shop's token answers again after an uninstall: the merchant installed the app again. Sending
+    and signups resume. Before the erasure, the erasure is called off and the jobs and confirmations the
+    uninstall stopped go out again (send-time checks still decide each one). After it, the shop starts
+    afresh: what was erased stays erased (the ingest empties the shop's warehouse rows before landing its
+    first new read, and leaves out orders from before `erased_at`, which is kept). None when the shop was
+    not uninstalled; else what was resumed."""
     table = t.shop_installations
     resumed = connection.execute(
         sa.update(table)
-        .where(table.c.shop == shop, table.c.uninstalled_at.is_not(None), table.c.erased_at.is_(None))
+        .where(table.c.shop == shop, table.c.uninstalled_at.is_not(None))
         .values(uninstalled_at=None, erase_after=None, updated_at=now)
     ).rowcount
     if not resumed:
@@ -440,16 +451,36 @@ def reinstall(connection: sa.Connection, *, shop: str, now: datetime) -> dict[st
     }
 
 
+UNINSTALLED_STATE = "uninstalled"  # waiting for its erasure
+ERASED_STATE = "erased"  # its data erased, not installed since
+_ERASED = sa.and_(
+    t.shop_installations.c.uninstalled_at.is_not(None),
+    t.shop_installations.c.erase_after.is_(None),
+    t.shop_installations.c.erased_at.is_not(None),
+)
+
+
 def installation_states(connection: sa.Connection, shops: Iterable[str]) -> dict[str, str]:
-    """Of these shops, those not plainly installed: `uninstalled` (waiting for its erasure) or `erased`."""
+    """Of these shops, those not installed now: UNINSTALLED_STATE or ERASED_STATE."""
+    table = t.shop_installations
+    rows = connection.execute(
+        sa.select(table.c.shop, _ERASED.label("erased")).where(
+            table.c.shop.in_(set(shops)), table.c.uninstalled_at.is_not(None)
+        )
+    )
+    return {shop: ERASED_STATE if erased else UNINSTALLED_STATE for shop, erased in rows}
+
+
+def erasures(connection: sa.Connection, shops: Iterable[str]) -> dict[str, datetime]:
+    """Of these shops, those whose data was erased, with when (the latest erasure): whatever the shop had
+    up to then stays erased, even once it installed the app again."""
     table = t.shop_installations
     rows = connection.execute(
         sa.select(table.c.shop, table.c.erased_at).where(
-            table.c.shop.in_(set(shops)),
-            sa.or_(table.c.uninstalled_at.is_not(None), table.c.erased_at.is_not(None)),
+            table.c.shop.in_(set(shops)), table.c.erased_at.is_not(None)
         )
     )
-    return {shop: "uninstalled" if erased_at is None else "erased" for shop, erased_at in rows}
+    return dict(rows.tuples().all())
 
 
 def _installation(connection: sa.Connection, shop: str, now: datetime, **values: Any) -> None:
@@ -461,7 +492,7 @@ def _installation(connection: sa.Connection, shop: str, now: datetime, **values:
     connection.execute(sa.insert(table).values(shop=shop, updated_at=now, **values))
 
 
-# Built once: every signup asks it.
+# Built once: every dispatch batch asks it.
 _UNINSTALLED = sa.select(t.shop_installations.c.shop).where(
     t.shop_installations.c.shop.in_(sa.bindparam("shops", expanding=True)),
     t.shop_installations.c.uninstalled_at.is_not(None),
@@ -485,9 +516,7 @@ def apply_retention(connection: sa.Connection, settings: Settings, now: datetime
     summary: dict[str, int] = {"expired_pending_purged": purge_expired_pending(connection, now)}
     due = (
         connection.execute(
-            sa.select(t.shop_installations.c.shop).where(
-                t.shop_installations.c.erase_after <= now, t.shop_installations.c.erased_at.is_(None)
-            )
+            sa.select(t.shop_installations.c.shop).where(t.shop_installations.c.erase_after <= now)
         )
         .scalars()
         .all()
@@ -552,22 +581,24 @@ def _anonymise_ended(connection: sa.Connection, secret: str, before: datetime) -
 
 def ledger(connection: sa.Connection) -> dict[str, Any]:
     """Every redaction to re-apply in the warehouse: per shop, contact digests and order ids; and the shops
-    whose data is erased."""
+    whose data is erased (and who have not installed the app since: a new installation's data is kept).
+    A customer redaction from before its shop's erasure is left out: the erasure covered it, and it must
+    not touch what the shop's new installation collects."""
     redactions: dict[str, dict[str, set[str]]] = {}
-    requests = t.privacy_requests
+    requests, installations = t.privacy_requests, t.shop_installations
     for row in connection.execute(
-        sa.select(requests.c.shop, requests.c.contact_digests, requests.c.order_ids).where(
-            requests.c.topic == CUSTOMER_REDACT, requests.c.completed_at.is_not(None)
+        sa.select(requests.c.shop, requests.c.contact_digests, requests.c.order_ids)
+        .outerjoin(installations, installations.c.shop == requests.c.shop)
+        .where(
+            requests.c.topic == CUSTOMER_REDACT,
+            requests.c.completed_at.is_not(None),
+            sa.or_(installations.c.erased_at.is_(None), requests.c.received_at > installations.c.erased_at),
         )
     ):
         entry = redactions.setdefault(row.shop, {"digests": set(), "order_ids": set()})
         entry["digests"].update(row.contact_digests or [])
         entry["order_ids"].update(row.order_ids or [])
-    erased = set(
-        connection.execute(
-            sa.select(t.shop_installations.c.shop).where(t.shop_installations.c.erased_at.is_not(None))
-        ).scalars()
-    )
+    erased = set(connection.execute(sa.select(installations.c.shop).where(_ERASED)).scalars())
     return {"redactions": redactions, "erased_shops": erased}
 
 

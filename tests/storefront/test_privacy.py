@@ -355,3 +355,45 @@ def test_the_merchant_gets_the_export_from_the_command_line(
     [printed] = json.loads(capsys.readouterr().out)
     assert printed["shopify_request_id"] == "4242"
     assert sorted(s["id"] for s in printed["export"]["subscriptions"]) == ada
+
+
+def test_a_shop_installed_again_after_its_erasure_keeps_its_new_data(settings, store_engine):
+    """The erasure covers what the shop had up to it: once the shop installs the app again, the ledger no
+    longer erases it in the warehouse (nor re-applies its customer redactions from before the erasure);
+    an uninstall of the new installation is erased again when due."""
+
+    def receive(connection, topic, payload, at):
+        return privacy.receive(
+            connection, settings, shop=SHOP, topic=topic, webhook_id=f"{topic}-{at}", payload=payload, now=at
+        )
+
+    erased_at, reinstalled_at = NOW + timedelta(hours=1), NOW + timedelta(hours=2)
+    with store_engine.begin() as connection:
+        redact = {"shop_domain": SHOP, "customer": PERSON, "orders_to_redact": []}
+        receive(connection, "customers/redact", redact, NOW)
+        receive(connection, "shop/redact", {"shop_id": 954889, "shop_domain": SHOP}, erased_at)
+        assert privacy.installation_states(connection, [SHOP]) == {SHOP: privacy.ERASED_STATE}
+        assert privacy.uninstalled_shops(connection, [SHOP]) == {SHOP}  # nothing sent, no signups
+        assert privacy.ledger(connection)["erased_shops"] == {SHOP}
+
+        assert privacy.reinstall(connection, shop=SHOP, now=reinstalled_at) is not None
+        ledger = privacy.ledger(connection)
+        assert privacy.installation_states(connection, [SHOP]) == {}
+        assert privacy.erasures(connection, [SHOP]) == {SHOP: erased_at}
+    assert ledger == {"redactions": {}, "erased_shops": set()}
+    warehouse = duckdb.connect()
+    warehouse.execute("CREATE SCHEMA raw_shopify")
+    warehouse.execute("CREATE TABLE raw_shopify.orders (shop VARCHAR, order_id VARCHAR, email VARCHAR)")
+    warehouse.execute("INSERT INTO raw_shopify.orders VALUES (?, 'o-new', ?)", [SHOP, ADA])
+    apply_ledger(warehouse, ledger, privacy.salt(settings))
+    assert warehouse.execute("SELECT order_id, email FROM raw_shopify.orders").fetchall() == [("o-new", ADA)]
+
+    uninstalled_at = NOW + timedelta(days=1)
+    with store_engine.begin() as connection:
+        receive(connection, "app/uninstalled", {"id": 954889, "domain": SHOP}, uninstalled_at)
+        assert privacy.installation_states(connection, [SHOP]) == {SHOP: privacy.UNINSTALLED_STATE}
+        assert privacy.ledger(connection)["erased_shops"] == set()  # not yet: the erasure is not due
+        later = uninstalled_at + timedelta(hours=49)
+        assert privacy.apply_retention(connection, settings, later)["shops_erased"] == 1
+        assert privacy.ledger(connection)["erased_shops"] == {SHOP}
+        assert privacy.erasures(connection, [SHOP]) == {SHOP: later}

@@ -13,6 +13,7 @@ updates (orders carry personal data, and no model reads them) are blanked.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -123,16 +124,10 @@ def apply_ledger(warehouse: duckdb.DuckDBPyConnection, ledger: dict[str, Any], s
                     f"redacted_orders AS r WHERE r.shop = {table}.shop AND r.order_id = {table}.order_id)",
                     salt,
                 )
-            if ledger["erased_shops"]:
-                shops = ", ".join(
-                    "'" + shop.replace("'", "''") + "'" for shop in sorted(ledger["erased_shops"])
-                )
-                summary["erased_shop_rows"] += _count(
-                    warehouse, f"DELETE FROM {table} WHERE shop IN ({shops})"
-                )
     finally:
         warehouse.unregister("redacted_digests")
         warehouse.unregister("redacted_orders")
+    summary["erased_shop_rows"] = erase_shops(warehouse, ledger["erased_shops"], tables)
     inbox = '"raw_app"."webhook_inbox"'
     if inbox in tables:
         summary["webhook_bodies_blanked"] = _count(
@@ -141,6 +136,21 @@ def apply_ledger(warehouse: duckdb.DuckDBPyConnection, ledger: dict[str, Any], s
             f"WHERE NOT starts_with(topic, '{INVENTORY_TOPIC_PREFIX}') AND payload <> '{REDACTED_PAYLOAD}'",
         )
     return summary
+
+
+def erase_shops(
+    warehouse: duckdb.DuckDBPyConnection, shops: Iterable[str], tables: dict[str, set[str]] | None = None
+) -> int:
+    """Delete every row of these shops from every base table (raw layers, dbt's tables, sync state), inside
+    the caller's transaction; returns rows deleted."""
+    listed = ", ".join("'" + shop.replace("'", "''") + "'" for shop in sorted(set(shops)))
+    if not listed:
+        return 0
+    return sum(
+        _count(warehouse, f"DELETE FROM {table} WHERE shop IN ({listed})")
+        for table, columns in (tables or base_tables(warehouse)).items()
+        if "shop" in columns
+    )
 
 
 def _count(

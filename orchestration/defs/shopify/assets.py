@@ -23,6 +23,7 @@ from backinstock.shopify.client import ShopifyAuthError, ShopifyClient
 from backinstock.tokens import Keyring
 from orchestration.asset_metadata import ANALYTICS_ENGINEERING, SHOPIFY, column_schema, row_count
 from orchestration.common import WAREHOUSE_POOL, store_engine
+from orchestration.defs.privacy.redaction import erase_shops
 from orchestration.defs.shopify.sync import advance_watermark, full_read_due, read_from
 from orchestration.freshness import with_freshness
 from orchestration.resources import BackInStockSettings, CycleClock
@@ -48,12 +49,17 @@ def land_stream(
     stream: str,
     read: Callable[[datetime | None], Batches],
     now: datetime,
+    fresh: bool = False,
 ) -> dict[str, int]:
-    """Read one stream from its watermark and append every table it yields, atomically with the new mark."""
-    previous = read_watermark(warehouse, shop, stream)
+    """Read one stream from its watermark and append every table it yields, atomically with the new mark.
+    `fresh`: the shop's first read after its data was erased: every row of the shop still in the warehouse
+    is deleted in the same transaction, so its new installation starts from nothing (a full read)."""
+    previous = None if fresh else read_watermark(warehouse, shop, stream)
     batches = read(read_from(previous))
     seen = [row["updated_at"] for row in batches.get(stream, []) if row.get("updated_at") is not None]
     with transaction(warehouse):
+        if fresh:
+            erase_shops(warehouse, [shop])
         counts = {table: append_rows(warehouse, table, rows, now) for table, rows in batches.items()}
         watermark = advance_watermark(previous, seen, now)
         if watermark is not None:
@@ -78,7 +84,8 @@ def _ingest(
 
     A shop that uninstalled the app is still asked (its token was revoked, so Shopify answers 401): the
     401 leaves it out without failing the other shops, and an answer means the merchant installed the app
-    again (`privacy.reinstall`). An erased shop is not read at all: its data would only be erased again."""
+    again (`privacy.reinstall`). An erased shop is asked too: when it answers, its new installation starts
+    afresh (`land_stream`'s `fresh`), and nothing from before the erasure is read again."""
     loaded = settings.load()
     appended: dict[str, int] = dict.fromkeys(tables, 0)
     with store_engine(loaded.operational_store_url).connect() as store:
@@ -88,9 +95,6 @@ def _ingest(
         ensure_raw_schema(warehouse)
         for shop, client in _each_shop(loaded):
             state = states.get(shop.domain)
-            if state == "erased":
-                not_read.append(shop.domain)
-                continue
             try:
                 counts = land_stream(
                     warehouse,
@@ -98,13 +102,14 @@ def _ingest(
                     stream,
                     lambda since, c=client: read(c, warehouse, since),
                     clock.now(),
+                    fresh=state == privacy.ERASED_STATE,
                 )
             except ShopifyAuthError:
-                if state != "uninstalled":
+                if state is None:
                     raise
                 not_read.append(shop.domain)
                 continue
-            if state == "uninstalled":
+            if state is not None:
                 with store_engine(loaded.operational_store_url).begin() as store:
                     privacy.reinstall(store, shop=shop.domain, now=clock.now())
             for table, count in counts.items():
@@ -255,12 +260,17 @@ def variants(settings: BackInStockSettings, clock: CycleClock) -> dg.Materialize
     )
 
 
-def order_batches(reads_: Iterable[reads.OrderRead], keys: Keyring) -> Batches:
+def order_batches(
+    reads_: Iterable[reads.OrderRead], keys: Keyring, erased_at: datetime | None = None
+) -> Batches:
     """Orders, their lines and refund lines as raw rows, each line tied to its order's version; the click
-    tokens an order carries are verified here, with the product's keys, into `click_job_ids`."""
+    tokens an order carries are verified here, with the product's keys, into `click_job_ids`. Orders
+    placed up to `erased_at` (the shop's data was erased then) are left out: they stay erased."""
     batches: Batches = {"orders": [], "order_lines": [], "order_refund_lines": []}
     for read in reads_:
         order = read.order
+        if erased_at is not None and order["created_at"] <= erased_at:
+            continue
         job_ids = carried_job_ids(
             order["custom_attributes"], order["landing_pages"], keys, order["shop"], order["created_at"]
         )
@@ -287,13 +297,19 @@ ORDER_DESCRIPTIONS = {
 )
 def orders(settings: BackInStockSettings, clock: CycleClock) -> Iterator[dg.MaterializeResult]:
     """Orders with their lines and refunds, incremental by `updated_at`: cancellations, refunds and edits
-    arrive as new versions of the order."""
-    keys = settings.load().token_keys
+    arrive as new versions of the order. A shop that installed the app again after its data was erased
+    starts afresh: its orders from before the erasure are not read again."""
+    loaded = settings.load()
+    keys = loaded.token_keys
+    with store_engine(loaded.operational_store_url).connect() as store:
+        erasures = privacy.erasures(store, (shop.domain for shop in loaded.shops))
     counts = _ingest(
         settings,
         clock,
         "orders",
-        lambda client, _warehouse, since: order_batches(reads.read_orders(client, since), keys),
+        lambda client, _warehouse, since: order_batches(
+            reads.read_orders(client, since), keys, erasures.get(client.shop.domain)
+        ),
         ORDER_TABLES,
     )
     for table in ORDER_TABLES:
