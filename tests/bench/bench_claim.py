@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "store"))
 
 from bench_stores import store_url  # noqa: E402
+from recorded_statements import statements_of  # noqa: E402
 from seed_rows import NOW, SHOP  # noqa: E402
 
 from backinstock.store import jobs  # noqa: E402
@@ -134,19 +135,9 @@ def explain_once(engine: sa.Engine, batch: int) -> tuple[float, int, int]:
     """PostgreSQL's own account of one claim, rolled back: execution milliseconds, shared buffers touched
     (hit or read) and of those read from outside the server's buffers. The claim's statement is taken as
     the driver sends it and explained with the same parameters."""
-    seen: list[tuple[str, object]] = []
-
-    def record(_conn, _cursor, statement, parameters, _context, _many) -> None:
-        seen.append((statement, parameters))
-
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        with engine.connect() as connection:
-            jobs.claim(connection, limit=batch, **CLAIM)
-            connection.rollback()
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
-    ((sql, parameters),) = seen
+    ((sql, parameters),) = statements_of(
+        engine, lambda connection: jobs.claim(connection, limit=batch, **CLAIM)
+    )
     with engine.connect() as connection:
         (plan,) = connection.exec_driver_sql(
             f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}", parameters

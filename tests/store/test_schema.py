@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from recorded_statements import statements_of
 from seed_rows import CONSENT, NOW, SHOP, signup
 
 from backinstock import consent
@@ -24,23 +25,6 @@ def test_migrations_match_the_declared_tables(store_engine: sa.Engine) -> None:
     with store_engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), metadata)
     assert differences == []
-
-
-def _statements_of(engine: sa.Engine, work) -> list[tuple[str, object]]:
-    """Every statement `work(connection)` executes, with its parameters (rolled back afterwards)."""
-    seen: list[tuple[str, object]] = []
-
-    def record(_conn, _cursor, statement, parameters, _context, _many) -> None:
-        seen.append((statement, parameters))
-
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        with engine.connect() as connection:
-            work(connection)
-            connection.rollback()
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
-    return seen
 
 
 def _busiest_work(engine: sa.Engine, settings) -> tuple:
@@ -86,7 +70,7 @@ def test_a_signup_and_an_unsubscribe_read_no_table_whole(tmp_path) -> None:
     upgrade(engine)
     settings = load_settings(data_dir=tmp_path, store_url=str(engine.url), secret_key="k", shops=[])
     for work in _busiest_work(engine, settings):
-        statements = _statements_of(engine, work)
+        statements = statements_of(engine, work)
         assert len(statements) >= 4
         with engine.connect() as connection:
             for statement, parameters in statements:
@@ -124,7 +108,7 @@ def test_postgresql_can_serve_a_signup_and_an_unsubscribe_from_indexes(store_eng
         )
         connection.exec_driver_sql("ANALYZE")
     for work, count in ((sign_up, 3), (unsubscribe, 1)):
-        statements = _statements_of(store_engine, work)
+        statements = statements_of(store_engine, work)
         assert len(statements) == count, (work.__name__, [statement for statement, _ in statements])
         with store_engine.connect() as connection:
             connection.exec_driver_sql("SET enable_seqscan = off")
