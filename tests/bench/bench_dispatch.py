@@ -3,9 +3,11 @@ the dispatcher sending N queued jobs with no rate limit, beside a bare httpx loo
 to the same server with the same concurrency, in the same run (the machine's speed varies: only the ratio
 is comparable between runs); and the same loop on the dispatcher's own lane client (its HTTP floor).
 Each figure comes with its CPU time per message (the bench's process: for the dispatcher its event loop
-and its database thread), which the machine's load moves much less than the rates.
+and its database thread, or its processes with `--workers`), which the machine's load moves much less
+than the rates. `--workers N` runs N dispatcher processes sharing the lane, as several workers run on
+PostgreSQL (each has its own store connections).
 
-    uv run python tests/bench/bench_dispatch.py --sends 20000 --stores sqlite,postgresql
+    uv run python tests/bench/bench_dispatch.py --sends 20000 --stores sqlite,postgresql [--workers 2]
 
 Then the same N jobs again on a lane limited to `--rate` msg/s (default 200): the achieved rate and the
 busiest 1-second window, from the fake's own log. PostgreSQL needs BACKINSTOCK_TEST_POSTGRES_URL (a fresh
@@ -16,7 +18,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -25,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "store"))
@@ -34,7 +39,7 @@ from seed_rows import NOW, signup, target_for  # noqa: E402
 
 from backinstock import templates  # noqa: E402
 from backinstock.clock import SystemClock  # noqa: E402
-from backinstock.settings import load_settings  # noqa: E402
+from backinstock.settings import Settings, load_settings  # noqa: E402
 from backinstock.store import jobs  # noqa: E402
 from backinstock.store.engine import create_store_engine  # noqa: E402
 from backinstock.store.migrate import upgrade  # noqa: E402
@@ -108,7 +113,41 @@ def paced(url: str, since: datetime, rate: float) -> dict[str, float]:
     return {"achieved": achieved, "busiest_second": busiest, "limit": rate}
 
 
-def bench(kind: str, url: str, sends: int, concurrency: int, rate: float | None = None) -> dict[str, float]:
+def dispatched(engine: sa.Engine, settings: Settings, workers: int) -> tuple[int, float, float]:
+    """Jobs sent, seconds and CPU seconds of `workers` dispatchers sharing the lane until the queue is empty:
+    one in this process, or each in a process of its own (forked, its own store connections), as several
+    workers run on PostgreSQL."""
+    if workers == 1:
+        cpu = time.process_time()
+        report = run(engine, settings, clock=SystemClock(), until_idle=True, for_seconds=3600)
+        return report.sent, report.seconds, time.process_time() - cpu
+    engine.dispose()  # no connection crosses a fork
+    forking = multiprocessing.get_context("fork")
+    reports = forking.SimpleQueue()
+
+    def worker(number: int) -> None:
+        own = create_store_engine(settings.operational_store_url)
+        report = run(own, settings, clock=SystemClock(), until_idle=True, worker_id=f"bench-{number}")
+        reports.put(report.sent)
+
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    processes = [
+        multiprocessing.get_context("fork").Process(target=worker, args=(n,)) for n in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+    return sum(reports.get() for _ in processes), seconds, cpu
+
+
+def bench(
+    kind: str, url: str, sends: int, concurrency: int, rate: float | None = None, workers: int = 1
+) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as folder:
         address, drop = store_url(kind, Path(folder))
         try:
@@ -153,20 +192,18 @@ def bench(kind: str, url: str, sends: int, concurrency: int, rate: float | None 
                 else [(0.0, 0.0), (0.0, 0.0)]
             )
             since = datetime.now(UTC)
-            cpu = time.process_time()
-            report = run(engine, settings, clock=SystemClock(), until_idle=True, for_seconds=3600)
-            cpu = (time.process_time() - cpu) / sends * 1e6
-            assert report.sent == sends, report
+            sent, seconds, cpu = dispatched(engine, settings, workers)
+            assert sent == sends, (sent, sends)
             engine.dispose()
         finally:
             drop()
     if rate is not None:
         return paced(url, since, rate)
     return {
-        "dispatcher": report.sent / report.seconds,
+        "dispatcher": sent / seconds,
         "bare": floors[0][0],
         "bare_own": floors[1][0],
-        "dispatcher_cpu": cpu,
+        "dispatcher_cpu": cpu / sends * 1e6,
         "bare_cpu": floors[0][1],
         "bare_own_cpu": floors[1][1],
     }
@@ -179,6 +216,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--rate", type=float, default=200.0, help="the limited run's msg/s (0: skip it)")
     parser.add_argument("--limited-only", action="store_true", help="skip the unlimited run")
+    parser.add_argument("--workers", type=int, default=1, help="dispatcher processes sharing the lane")
     options = parser.parse_args()
     fakes, url = serve_fakes()
     try:
@@ -186,7 +224,9 @@ def main() -> int:
             if not options.limited_only:
                 unlimited(kind, url, options)
             if options.rate:
-                limited = bench(kind, url, options.sends, options.concurrency, rate=options.rate)
+                limited = bench(
+                    kind, url, options.sends, options.concurrency, rate=options.rate, workers=options.workers
+                )
                 print(
                     f"{kind}: at a limit of {options.rate:.0f} msg/s achieved {limited['achieved']:.1f} msg/s"
                     f" ({limited['achieved'] / options.rate:.3f} of it), busiest 1-second window"
@@ -200,9 +240,10 @@ def main() -> int:
 
 
 def unlimited(kind: str, url: str, options: argparse.Namespace) -> None:
-    figures = bench(kind, url, options.sends, options.concurrency)
+    figures = bench(kind, url, options.sends, options.concurrency, workers=options.workers)
     print(
-        f"{kind}: dispatcher {figures['dispatcher']:.0f} msg/s, bare httpx loop"
+        f"{kind}: dispatcher ({options.workers} process(es)) {figures['dispatcher']:.0f} msg/s,"
+        f" bare httpx loop"
         f" {figures['bare']:.0f} msg/s (ratio {figures['dispatcher'] / figures['bare']:.2f}),"
         f" bare loop on the dispatcher's client {figures['bare_own']:.0f} msg/s"
         f" (ratio {figures['dispatcher'] / figures['bare_own']:.2f}); CPU a message: dispatcher"
