@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -59,6 +60,26 @@ class OutboxMessage:
     attempt_count: int
 
 
+def new_message(
+    *, shop: Any, kind: Any, channel: Any, contact: Any, locale: Any, subscription_id: Any, now: Any
+) -> dict[str, Any]:
+    """A new message's row, due at once. The values may be SQL expressions, for a message written by the
+    statement that makes its subscription (`subscriptions.subscribe` on PostgreSQL)."""
+    return {
+        "shop": shop,
+        "kind": kind,
+        "channel": channel,
+        "contact": contact,
+        "locale": locale,
+        "subscription_id": subscription_id,
+        "status": PENDING,
+        "due_at": now,
+        "attempt_count": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 def enqueue(
     connection: sa.Connection,
     *,
@@ -71,22 +92,11 @@ def enqueue(
     now: datetime,
 ) -> int:
     """A message due now; its id."""
-    return connection.execute(
-        _ENQUEUE,
-        {
-            "shop": shop,
-            "kind": kind,
-            "channel": channel,
-            "contact": contact,
-            "locale": locale,
-            "subscription_id": subscription_id,
-            "status": PENDING,
-            "due_at": now,
-            "attempt_count": 0,
-            "created_at": now,
-            "updated_at": now,
-        },
-    ).scalar_one()
+    row = new_message(
+        shop=shop, kind=kind, channel=channel, contact=contact, locale=locale,
+        subscription_id=subscription_id, now=now,
+    )  # fmt: skip
+    return connection.execute(_ENQUEUE, row).scalar_one()
 
 
 def last_created_at(connection: sa.Connection, subscription_id: int, kind: str) -> datetime | None:

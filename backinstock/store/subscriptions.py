@@ -182,24 +182,17 @@ def _insert_new(dialect: str, with_confirmation: bool) -> sa.Insert:
     if not with_confirmation:
         return insert
     new = insert.cte("new_subscription")
-    box = outbox_messages.c
-    values = {
-        box.shop: _NEW["shop"],
-        box.kind: sa.literal(outbox.CONFIRMATION),
-        box.channel: _NEW["channel"],
-        box.contact: _NEW["contact"],
-        box.locale: _NEW["locale"],
-        box.subscription_id: new.c.id,
-        box.status: sa.literal(outbox.PENDING),
-        box.due_at: _NEW["created_at"],
-        box.attempt_count: sa.literal(0),
-        box.created_at: _NEW["created_at"],
-        box.updated_at: _NEW["created_at"],
-    }
+    message = outbox.new_message(
+        shop=_NEW["shop"], kind=outbox.CONFIRMATION, channel=_NEW["channel"], contact=_NEW["contact"],
+        locale=_NEW["locale"], subscription_id=new.c.id, now=_NEW["created_at"],
+    )  # fmt: skip
+    selected = [
+        value if isinstance(value, sa.ColumnElement) else sa.literal(value) for value in message.values()
+    ]
     return (
         sa.insert(outbox_messages)
-        .from_select(list(values), sa.select(*values.values()).select_from(new))
-        .returning(box.subscription_id)
+        .from_select(list(message), sa.select(*selected).select_from(new))
+        .returning(outbox_messages.c.subscription_id)
         .add_cte(new)
     )
 
